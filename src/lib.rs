@@ -1,0 +1,20 @@
+//! A chat server, its terminal client and a benchmark tool, built on nothing but `std`.
+//!
+//! The server is thread-per-connection: each client gets a reader thread (its
+//! [`session`]) and a writer thread draining a bounded [`outbox`]. Logged-in users
+//! live in one shared [`registry`]. The wire format lives in [`protocol`].
+
+pub mod base64;
+pub mod bench;
+pub mod cli;
+pub mod client;
+pub mod http;
+pub mod lines;
+pub mod log;
+pub mod outbox;
+pub mod protocol;
+pub mod registry;
+pub mod server;
+pub mod session;
+pub mod sha1;
+pub mod websocket;
