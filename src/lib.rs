@@ -13,6 +13,7 @@ pub mod lines;
 pub mod log;
 pub mod outbox;
 pub mod protocol;
+pub mod ratelimit;
 pub mod registry;
 pub mod server;
 pub mod session;

@@ -1,1 +1,156 @@
-//! TODO
+//! The logged-in users: one `Arc<Mutex<HashMap<Username, Member>>>` shared by
+//! every connection, and every operation on it.
+//!
+//! Two rules make this safe and fair:
+//! - **Nothing under the lock blocks.** Delivering a line only pushes it onto the
+//!   recipient's [`Outbox`] (a bounded in-memory queue); the recipient's own
+//!   writer thread does the socket write. One user who stops reading can
+//!   therefore never stall a broadcast.
+//! - **One order for everybody.** Every broadcast is enqueued to all recipients
+//!   while the lock is held, so all users receive broadcasts in the same order,
+//!   and a joining user's `OK` comes before every broadcast it will see.
+//!
+//! A push that overflows a recipient's backlog removes that recipient right
+//! there, in the same critical section, and tells everybody else it left; the
+//! departure notice is itself a broadcast, so the ordering rule still holds.
+//! A panic while the lock is held (there should be none) must not take the
+//! whole server down with it, so a poisoned lock is recovered, not unwrapped.
+
+use std::collections::HashMap;
+use std::net::{Shutdown, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::outbox::Outbox;
+use crate::protocol::{ErrorCode, ServerLine, Username};
+
+/// One logged-in user: where their lines go, and their socket (kept so the
+/// server can hang up on them).
+#[derive(Clone)]
+pub struct Member {
+    pub outbox: Arc<Outbox>,
+    pub stream: Arc<TcpStream>,
+}
+
+type Users = HashMap<Username, Member>;
+
+/// The shared registry of logged-in users. Cloning it is cheap and shares it.
+#[derive(Clone, Default)]
+pub struct Registry {
+    users: Arc<Mutex<Users>>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Users> {
+        // Every operation leaves the map consistent at each step, so the data
+        // behind a poisoned lock is still good.
+        self.users.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers `name`: queues `OK` to the new user and `INFO <name> connected`
+    /// to everybody else, or refuses with `ERR username-taken`.
+    pub fn login(&self, name: &Username, member: Member) -> Result<(), ErrorCode> {
+        let mut users = self.lock();
+        if users.contains_key(name) {
+            return Err(ErrorCode::UsernameTaken);
+        }
+        // A fresh outbox cannot overflow on its first line.
+        let _ = member.outbox.push_line(ServerLine::Ok);
+        let notice = line(ServerLine::Info(&format!("{name} connected")));
+        users.insert(name.clone(), member);
+        broadcast_locked(&mut users, notice, Some(name));
+        Ok(())
+    }
+
+    /// Sends `MSG <from> <text>` to every logged-in user, the sender included.
+    pub fn broadcast_msg(&self, from: &Username, text: &str) {
+        let message = line(ServerLine::Msg(from.as_str(), text));
+        broadcast_locked(&mut self.lock(), message, None);
+    }
+
+    /// Sends `DM <from> <text>` to `to` alone (matched case-insensitively).
+    pub fn direct_message(&self, from: &Username, to: &str, text: &str) -> Result<(), ErrorCode> {
+        let to = Username::parse(to).map_err(|_| ErrorCode::UserNotFound)?;
+        let message = line(ServerLine::Dm(from.as_str(), text));
+        let mut users = self.lock();
+        let recipient = users.get(&to).ok_or(ErrorCode::UserNotFound)?;
+        if recipient.outbox.push(message).is_err() {
+            drop_members_locked(&mut users, vec![to]);
+        }
+        Ok(())
+    }
+
+    /// The `WHO` answer: one `USER <name>` line per logged-in user, sorted by
+    /// name the way people read (case-insensitively), as one block of bytes.
+    pub fn who(&self) -> Arc<[u8]> {
+        let mut names: Vec<Username> = self.lock().keys().cloned().collect();
+        names.sort_by_cached_key(Username::folded);
+        let mut out = Vec::with_capacity(names.len() * 16);
+        for name in &names {
+            ServerLine::User(name.as_str()).encode(&mut out);
+        }
+        out.into()
+    }
+
+    /// Removes `name` if it is still this connection's (the name may have been
+    /// freed and taken by somebody else meanwhile) and tells everybody else it
+    /// left. Returns whether it was removed here.
+    pub fn leave(&self, name: &Username, outbox: &Arc<Outbox>) -> bool {
+        let mut users = self.lock();
+        let ours = users
+            .get(name)
+            .is_some_and(|member| Arc::ptr_eq(&member.outbox, outbox));
+        if ours {
+            drop_members_locked(&mut users, vec![name.clone()]);
+        }
+        ours
+    }
+
+    /// How many users are logged in.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nobody is logged in.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
+fn line(server_line: ServerLine<'_>) -> Arc<[u8]> {
+    server_line.to_bytes().into()
+}
+
+/// Queues `bytes` to every user but `except`; drops whoever overflows.
+fn broadcast_locked(users: &mut Users, bytes: Arc<[u8]>, except: Option<&Username>) {
+    let mut overflowed = Vec::new();
+    for (name, member) in users.iter() {
+        if Some(name) != except && member.outbox.push(Arc::clone(&bytes)).is_err() {
+            overflowed.push(name.clone());
+        }
+    }
+    drop_members_locked(users, overflowed);
+}
+
+/// Removes the given users and tells everybody else, once per user, that they
+/// left. A departure notice can overflow somebody else in turn; the work list
+/// handles that without recursion.
+fn drop_members_locked(users: &mut Users, mut leaving: Vec<Username>) {
+    while let Some(name) = leaving.pop() {
+        let Some((name, member)) = users.remove_entry(&name) else {
+            continue;
+        };
+        // Wake its session (blocked reading) so the connection winds down too.
+        // Harmless for a user leaving on its own: its session is the caller.
+        let _ = member.stream.shutdown(Shutdown::Read);
+        let notice = line(ServerLine::Info(&format!("{name} disconnected")));
+        for (other, member) in users.iter() {
+            if member.outbox.push(Arc::clone(&notice)).is_err() && !leaving.contains(other) {
+                leaving.push(other.clone());
+            }
+        }
+    }
+}

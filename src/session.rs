@@ -1,1 +1,359 @@
-//! TODO
+//! One connection's life, on its own reader thread: read lines within the
+//! limits, enforce the idle timeout and the flood limit, dispatch each command,
+//! and leave cleanly however the connection ends.
+//!
+//! The session never writes to its socket itself: replies go through the
+//! connection's [`Outbox`], drained by a second thread (the writer) that the
+//! session starts and joins. So a session can always go on reading, even while
+//! its client is slow to read, and the user's departure is announced exactly
+//! once, whatever ended it (QUIT, end of stream, reset, idle timeout, flooding,
+//! or being dropped as too slow).
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::lines::{LineReader, Next};
+use crate::outbox::{Farewell, Framing, Outbox};
+use crate::protocol::{self, Command, ErrorCode, ServerLine, Username, HELP_TEXT};
+use crate::ratelimit::{FloodGuard, Verdict};
+use crate::registry::Member;
+use crate::server::Shared;
+
+/// Stack size of connection threads. They need little (no recursion, small
+/// frames), and with two threads per client a small stack lets one machine hold
+/// tens of thousands of clients. Only the touched pages cost memory.
+pub const THREAD_STACK: usize = 128 * 1024;
+
+/// Why a connection ended; it decides the farewell and the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    Quit,
+    Closed,
+    IdleTimeout,
+    Flooding,
+    TooSlow,
+    Failed(io::ErrorKind),
+}
+
+impl Departure {
+    fn farewell(self) -> Farewell {
+        match self {
+            Departure::Quit => Farewell::bye(None),
+            Departure::IdleTimeout => Farewell::bye(Some("idle-timeout")),
+            Departure::Flooding => Farewell::bye(Some("flooding")),
+            Departure::TooSlow => Farewell::TOO_SLOW,
+            Departure::Closed | Departure::Failed(_) => Farewell::silent(1000),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Departure::Quit => "quit".into(),
+            Departure::Closed => "closed".into(),
+            Departure::IdleTimeout => "idle-timeout".into(),
+            Departure::Flooding => "flooding".into(),
+            Departure::TooSlow => "too-slow".into(),
+            Departure::Failed(kind) => format!("error: {kind}"),
+        }
+    }
+}
+
+/// Refuses a connection with a one-line `BYE <reason>` without ever blocking the
+/// caller (the accept loop): the socket is fresh, so the line fits in its buffer.
+pub fn refuse(stream: &TcpStream, reason: &'static str) {
+    let _ = stream.set_nonblocking(true);
+    let _ = (&*stream).write_all(&ServerLine::Bye(Some(reason)).to_bytes());
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// Runs a line-protocol connection to its end: starts its writer thread, reads
+/// and dispatches lines, then leaves and waits for the writer to finish.
+pub fn serve_lines(stream: Arc<TcpStream>, peer: SocketAddr, shared: &Shared) {
+    let outbox = Arc::new(Outbox::new(Arc::clone(&stream), shared.config.max_backlog));
+    let writer = {
+        let outbox = Arc::clone(&outbox);
+        thread::Builder::new()
+            .name("chat-writer".into())
+            .stack_size(THREAD_STACK)
+            .spawn(move || outbox.run_writer(Framing::Lines))
+    };
+    let writer = match writer {
+        Ok(writer) => writer,
+        Err(err) => {
+            shared.log.event(
+                Some(peer),
+                format_args!("refused: cannot start a thread: {err}"),
+            );
+            refuse(&stream, "server-full");
+            return;
+        }
+    };
+    let idle = IdleDeadline::new(Arc::clone(&stream), shared.config.idle_timeout);
+    let mut lines = LineReader::new(idle, shared.config.max_line);
+    let mut session = Session::new(shared, peer, stream, Arc::clone(&outbox));
+    let departure = session.run(&mut lines);
+    session.finish(departure);
+    let _ = writer.join();
+}
+
+/// A reader that fails with `TimedOut` once no line has arrived for the idle
+/// timeout. The socket's read timeout is only re-armed when it fires before the
+/// deadline, so a busy connection costs no extra system calls.
+pub struct IdleDeadline {
+    stream: Arc<TcpStream>,
+    timeout: Duration,
+    deadline: Instant,
+}
+
+impl IdleDeadline {
+    pub fn new(stream: Arc<TcpStream>, timeout: Duration) -> IdleDeadline {
+        let _ = stream.set_read_timeout(Some(timeout));
+        IdleDeadline {
+            stream,
+            timeout,
+            deadline: Instant::now() + timeout,
+        }
+    }
+
+    /// A line arrived: the client has another full timeout.
+    pub fn reset(&mut self) {
+        self.deadline = Instant::now() + self.timeout;
+    }
+}
+
+impl Read for IdleDeadline {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            match (&*self.stream).read(buf) {
+                Err(err) if is_timeout(&err) => {
+                    // Armed for an earlier deadline: re-arm for the one now due.
+                    let left = self.deadline.saturating_duration_since(Instant::now());
+                    if !left.is_zero() {
+                        let _ = self
+                            .stream
+                            .set_read_timeout(Some(left.max(Duration::from_millis(1))));
+                    }
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+fn is_timeout(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Where a session reads from; the idle deadline is reset after every line.
+pub trait Inbound {
+    fn read_next(&mut self) -> io::Result<Next<'_>>;
+    fn reset_idle(&mut self);
+}
+
+impl Inbound for LineReader<IdleDeadline> {
+    fn read_next(&mut self) -> io::Result<Next<'_>> {
+        LineReader::read_next(self)
+    }
+
+    fn reset_idle(&mut self) {
+        self.get_mut().reset();
+    }
+}
+
+/// What to do after a line.
+enum Flow {
+    Continue,
+    End(Departure),
+}
+
+/// The state of one connection: who it is (once logged in) and its limits.
+pub struct Session<'a> {
+    shared: &'a Shared,
+    peer: SocketAddr,
+    stream: Arc<TcpStream>,
+    outbox: Arc<Outbox>,
+    name: Option<Username>,
+    flood: Option<FloodGuard>,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(
+        shared: &'a Shared,
+        peer: SocketAddr,
+        stream: Arc<TcpStream>,
+        outbox: Arc<Outbox>,
+    ) -> Session<'a> {
+        let flood = shared
+            .config
+            .max_rate
+            .map(|limit| FloodGuard::new(limit, Instant::now()));
+        Session {
+            shared,
+            peer,
+            stream,
+            outbox,
+            name: None,
+            flood,
+        }
+    }
+
+    /// Reads and handles lines until the connection ends, and says why it did.
+    pub fn run(&mut self, input: &mut impl Inbound) -> Departure {
+        loop {
+            let flow = match input.read_next() {
+                Ok(Next::Line(bytes)) => self.handle_line(bytes),
+                Ok(Next::TooLong) => self.refuse_line(ErrorCode::LineTooLong),
+                Ok(Next::Reply(bytes)) => {
+                    let _ = self.outbox.push_raw(bytes);
+                    Flow::Continue
+                }
+                Ok(Next::Closed) => Flow::End(Departure::Closed),
+                Err(err) if is_timeout(&err) => Flow::End(Departure::IdleTimeout),
+                Err(err) => Flow::End(Departure::Failed(err.kind())),
+            };
+            match flow {
+                Flow::Continue => input.reset_idle(),
+                Flow::End(departure) => return departure,
+            }
+        }
+    }
+
+    fn reply(&self, line: ServerLine<'_>) {
+        // An overflow here means our own client is not reading; the outbox has
+        // already started dropping it, and `finish` will say so.
+        let _ = self.outbox.push_line(line);
+    }
+
+    /// Applies the flood limit to one incoming line.
+    fn admit_line(&mut self) -> Result<(), Flow> {
+        let Some(flood) = self.flood.as_mut() else {
+            return Ok(());
+        };
+        match flood.check(Instant::now()) {
+            Verdict::Allow => Ok(()),
+            Verdict::Refuse => {
+                self.reply(ServerLine::Err(ErrorCode::RateLimited));
+                Err(Flow::Continue)
+            }
+            Verdict::Disconnect => Err(Flow::End(Departure::Flooding)),
+        }
+    }
+
+    fn refuse_line(&mut self, code: ErrorCode) -> Flow {
+        if let Err(flow) = self.admit_line() {
+            return flow;
+        }
+        self.reply(ServerLine::Err(code));
+        Flow::Continue
+    }
+
+    fn handle_line(&mut self, bytes: &[u8]) -> Flow {
+        if let Err(flow) = self.admit_line() {
+            return flow;
+        }
+        let Ok(line) = std::str::from_utf8(bytes) else {
+            self.reply(ServerLine::Err(ErrorCode::InvalidUtf8));
+            return Flow::Continue;
+        };
+        let command = protocol::parse(line);
+        let name = match (&self.name, command.needs_login()) {
+            (None, true) => {
+                self.reply(ServerLine::Err(ErrorCode::NotLoggedIn));
+                return Flow::Continue;
+            }
+            (name, _) => name.clone(),
+        };
+        match command {
+            Command::Empty => {}
+            Command::Login(requested) => self.login(requested),
+            Command::Msg(text) => match name {
+                Some(name) if !text.is_empty() => {
+                    let text = protocol::sanitize(text);
+                    self.shared.registry.broadcast_msg(&name, &text);
+                }
+                _ => self.reply(ServerLine::Err(ErrorCode::EmptyMessage)),
+            },
+            Command::Dm(target) => match (name, target) {
+                (Some(name), Some((to, text))) => {
+                    let text = protocol::sanitize(text);
+                    if let Err(code) = self.shared.registry.direct_message(&name, to, &text) {
+                        self.reply(ServerLine::Err(code));
+                    }
+                }
+                _ => self.reply(ServerLine::Err(ErrorCode::InvalidDm)),
+            },
+            Command::Who => {
+                let _ = self.outbox.push(self.shared.registry.who());
+            }
+            Command::Ping(token) => {
+                let token = token.map(protocol::sanitize);
+                self.reply(ServerLine::Pong(token.as_deref()));
+            }
+            Command::Quit => return Flow::End(Departure::Quit),
+            Command::Help => {
+                let mut help = Vec::new();
+                for text in HELP_TEXT {
+                    ServerLine::Info(text).encode(&mut help);
+                }
+                let _ = self.outbox.push(help.into());
+            }
+            Command::Unknown => self.reply(ServerLine::Err(ErrorCode::UnknownCommand)),
+        }
+        Flow::Continue
+    }
+
+    fn login(&mut self, requested: &str) {
+        if self.name.is_some() {
+            return self.reply(ServerLine::Err(ErrorCode::AlreadyLoggedIn));
+        }
+        let name = match Username::parse(requested) {
+            Ok(name) => name,
+            Err(code) => return self.reply(ServerLine::Err(code)),
+        };
+        let member = Member {
+            outbox: Arc::clone(&self.outbox),
+            stream: Arc::clone(&self.stream),
+        };
+        match self.shared.registry.login(&name, member) {
+            Ok(()) => {
+                self.shared
+                    .log
+                    .event(Some(self.peer), format_args!("login {name}"));
+                self.name = Some(name);
+            }
+            Err(code) => self.reply(ServerLine::Err(code)),
+        }
+    }
+
+    /// Leaves the registry (announcing the departure once), hands the writer its
+    /// farewell, and logs why the connection ended.
+    pub fn finish(self, departure: Departure) {
+        // A client dropped as too slow shows up here as a closed stream.
+        let departure = match self.outbox.farewell() {
+            Some(farewell) if farewell == Farewell::TOO_SLOW => Departure::TooSlow,
+            _ => departure,
+        };
+        if let Some(name) = &self.name {
+            self.shared.registry.leave(name, &self.outbox);
+        }
+        self.outbox.close(departure.farewell());
+        let who = self
+            .name
+            .as_ref()
+            .map_or("(not logged in)", Username::as_str);
+        self.shared.log.event(
+            Some(self.peer),
+            format_args!("left {who}: {}", departure.describe()),
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! `chat-server`: parses the command line into a [`Config`] and runs the server.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chat::cli::{Args, CliError};
+use chat::ratelimit::RateLimit;
+use chat::server::{Config, Server};
+
+const USAGE: &str = "\
+usage: chat-server [options]
+
+A chat server for the LOGIN / MSG / DM / WHO / PING line protocol.
+Connect with chat-client, `nc HOST PORT` or `telnet HOST PORT`.
+
+options:
+  --bind ADDR            address to listen on (default 0.0.0.0)
+  --port PORT            line-protocol port (default 4000; 0 picks a free one)
+  --idle-timeout SECS    drop a client that sends no line for this long (default 60)
+  --max-clients N        connections at once; one more gets BYE server-full (default 10000)
+  --max-line BYTES       longest accepted line (default 4096)
+  --max-backlog BYTES    output waiting for one client before it is dropped as too slow
+                         (default 1048576)
+  --max-per-ip N         connections at once from one address (default 100; loopback is
+                         exempt unless this flag is given)
+  --max-rate LINES       per-client flood limit in lines per second (default: off)
+  --burst N              lines allowed at once under --max-rate (default: 2 x rate, min 1)
+  --quiet                do not log events on stderr
+  -h, --help             show this help
+  -V, --version          show the version
+";
+
+fn main() -> ExitCode {
+    let config = match parse(std::env::args().skip(1)) {
+        Ok(Some(config)) => config,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("chat-server: {err}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = config.addr;
+    match Server::bind(config) {
+        Ok(server) => {
+            server.wait();
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("chat-server: cannot listen on {addr}: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The configuration, or `None` when the user only asked for help or version.
+fn parse(args: impl Iterator<Item = String>) -> Result<Option<Config>, CliError> {
+    let mut config = Config::default();
+    let mut args = Args::new(args);
+    let mut bind: IpAddr = config.addr.ip();
+    let mut port = config.addr.port();
+    let mut rate: Option<f64> = None;
+    let mut burst: Option<u32> = None;
+    while let Some(flag) = args.next_flag()? {
+        match flag.as_str() {
+            "--bind" => bind = args.value(&flag)?,
+            "--port" => port = args.value(&flag)?,
+            "--idle-timeout" => {
+                let secs: u64 = args.value(&flag)?;
+                if secs == 0 {
+                    return Err(CliError("--idle-timeout must be at least 1 second".into()));
+                }
+                config.idle_timeout = Duration::from_secs(secs);
+            }
+            "--max-clients" => config.max_clients = positive(&mut args, &flag)?,
+            "--max-line" => config.max_line = positive(&mut args, &flag)?,
+            "--max-backlog" => config.max_backlog = positive(&mut args, &flag)?,
+            "--max-per-ip" => {
+                config.max_per_ip = positive(&mut args, &flag)?;
+                config.limit_loopback = true;
+            }
+            "--max-rate" => {
+                let per_sec: f64 = args.value(&flag)?;
+                if !(per_sec.is_finite() && per_sec > 0.0) {
+                    return Err(CliError("--max-rate must be a positive number".into()));
+                }
+                rate = Some(per_sec);
+            }
+            "--burst" => burst = Some(positive(&mut args, &flag)?),
+            "--quiet" => config.log = false,
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                return Ok(None);
+            }
+            "-V" | "--version" => {
+                println!("chat-server {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            other => return Err(CliError::unknown(other)),
+        }
+    }
+    config.addr = SocketAddr::new(bind, port);
+    config.max_rate = match (rate, burst) {
+        (Some(per_sec), burst) => Some(RateLimit {
+            per_sec,
+            burst: burst.unwrap_or((per_sec * 2.0).ceil().max(1.0) as u32),
+        }),
+        (None, Some(_)) => return Err(CliError("--burst needs --max-rate".into())),
+        (None, None) => None,
+    };
+    Ok(Some(config))
+}
+
+/// A value of at least 1.
+fn positive<T: std::str::FromStr + PartialOrd + From<u8>>(
+    args: &mut Args,
+    flag: &str,
+) -> Result<T, CliError> {
+    let value: T = args.value(flag)?;
+    if value < T::from(1) {
+        return Err(CliError(format!("option '{flag}' must be at least 1")));
+    }
+    Ok(value)
+}
