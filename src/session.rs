@@ -100,12 +100,18 @@ pub fn serve_lines(stream: Arc<TcpStream>, peer: SocketAddr, shared: &Shared) {
 }
 
 /// A reader that fails with `TimedOut` once no line has arrived for the idle
-/// timeout. The socket's read timeout is only re-armed when it fires before the
-/// deadline, so a busy connection costs no extra system calls.
+/// timeout, however the bytes trickle in.
+///
+/// The socket's read timeout applies to each `read` call, not to a line, so it
+/// is re-armed to the time left whenever it would overshoot the deadline by
+/// more than a little slack. A busy connection (lines arriving within the
+/// slack) therefore costs no extra system calls.
 pub struct IdleDeadline {
     stream: Arc<TcpStream>,
     timeout: Duration,
     deadline: Instant,
+    /// The read timeout currently set on the socket.
+    armed: Duration,
 }
 
 impl IdleDeadline {
@@ -115,12 +121,24 @@ impl IdleDeadline {
             stream,
             timeout,
             deadline: Instant::now() + timeout,
+            armed: timeout,
         }
     }
 
     /// A line arrived: the client has another full timeout.
     pub fn reset(&mut self) {
         self.deadline = Instant::now() + self.timeout;
+    }
+
+    fn slack(&self) -> Duration {
+        (self.timeout / 10).min(Duration::from_secs(1))
+    }
+
+    fn arm(&mut self, left: Duration) {
+        let left = left.max(Duration::from_millis(1));
+        if self.stream.set_read_timeout(Some(left)).is_ok() {
+            self.armed = left;
+        }
     }
 }
 
@@ -131,14 +149,16 @@ impl Read for IdleDeadline {
             if left.is_zero() {
                 return Err(io::ErrorKind::TimedOut.into());
             }
+            if self.armed > left + self.slack() {
+                self.arm(left);
+            }
             match (&*self.stream).read(buf) {
+                // Armed for less than the time left (the deadline moved on):
+                // re-arm and read again.
                 Err(err) if is_timeout(&err) => {
-                    // Armed for an earlier deadline: re-arm for the one now due.
                     let left = self.deadline.saturating_duration_since(Instant::now());
                     if !left.is_zero() {
-                        let _ = self
-                            .stream
-                            .set_read_timeout(Some(left.max(Duration::from_millis(1))));
+                        self.arm(left);
                     }
                 }
                 result => return result,
