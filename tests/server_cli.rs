@@ -1,0 +1,151 @@
+//! The `chat-server` binary itself: help, version, bad flags, a port in use,
+//! and a real run that serves a client and logs its events.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, ChildStderr, Command, Stdio};
+
+use common::Client;
+
+const BIN: &str = env!("CARGO_BIN_EXE_chat-server");
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run chat-server");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A running server binary, killed when dropped.
+struct Running {
+    child: Child,
+    log: BufReader<ChildStderr>,
+    addr: SocketAddr,
+}
+
+impl Running {
+    fn start(args: &[&str]) -> Running {
+        let mut child = Command::new(BIN)
+            .args(["--bind", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start chat-server");
+        let mut log = BufReader::new(child.stderr.take().unwrap());
+        let first = log_line(&mut log);
+        let addr = first
+            .split_whitespace()
+            .skip_while(|w| *w != "on")
+            .nth(1)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {first:?}"));
+        Running { child, log, addr }
+    }
+
+    fn next_log(&mut self) -> String {
+        log_line(&mut self.log)
+    }
+}
+
+fn log_line(log: &mut BufReader<ChildStderr>) -> String {
+    let mut line = String::new();
+    log.read_line(&mut line).expect("read server log");
+    line
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn help_and_version() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for flag in [
+        "--port",
+        "--bind",
+        "--idle-timeout",
+        "--max-clients",
+        "--max-line",
+    ] {
+        assert!(out.contains(flag), "--help mentions {flag}");
+    }
+    let (code, out, _) = run(&["--version"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        format!("chat-server {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn bad_flags_exit_2_with_usage() {
+    for args in [
+        &["--frobnicate"][..],
+        &["--port", "eighty"],
+        &["--port"],
+        &["--idle-timeout", "0"],
+        &["--max-clients", "-3"],
+        &["stray"],
+    ] {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(out.is_empty(), "{args:?}");
+        assert!(err.starts_with("chat-server: "), "{args:?}: {err}");
+        assert!(err.contains("usage: chat-server"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn port_in_use_is_one_line_and_exit_1() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, _, err) = run(&["--bind", "127.0.0.1", "--port", &port]);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cannot listen on 127.0.0.1:"), "{err}");
+    assert!(
+        err.to_lowercase().contains("address already in use"),
+        "{err}"
+    );
+}
+
+#[test]
+fn serves_clients_and_logs_each_event_with_the_peer() {
+    let mut server = Running::start(&["--idle-timeout", "30"]);
+    let mut alice = Client::login(server.addr, "alice");
+    let peer = alice.stream.local_addr().unwrap().to_string();
+    let connect = server.next_log();
+    assert!(
+        connect.contains(&peer) && connect.contains("connect"),
+        "{connect}"
+    );
+    let login = server.next_log();
+    assert!(
+        login.contains(&peer) && login.contains("login alice"),
+        "{login}"
+    );
+    alice.send("MSG hi \u{1b}[2J");
+    alice.expect("MSG alice hi \u{FFFD}[2J");
+    alice.send("QUIT");
+    alice.expect("BYE");
+    let left = server.next_log();
+    assert!(
+        left.contains(&peer) && left.contains("alice") && left.contains("quit"),
+        "{left}"
+    );
+    assert!(
+        !left.contains('\u{1b}'),
+        "no raw control characters in the log"
+    );
+}
