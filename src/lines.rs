@@ -13,7 +13,7 @@ use std::io::{self, Read};
 
 /// How much is read from the socket at a time. Lines longer than this are
 /// assembled in a separate buffer that grows only as far as the line limit.
-const READ_CHUNK: usize = 2048;
+const READ_CHUNK: usize = 1024;
 
 /// At most this many telnet reply bytes wait to be sent; a client that spams
 /// option requests gets no more answers than that between two reads.

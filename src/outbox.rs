@@ -28,9 +28,10 @@ use crate::protocol::ServerLine;
 /// even if its backlog has not overflowed (NATS uses a similar write deadline).
 pub const WRITE_STALL_LIMIT: Duration = Duration::from_secs(10);
 
-/// The writer keeps its batch buffers between writes, but not huge ones: after a
-/// burst it gives the memory back, so an idle connection stays small.
-const KEEP_BUFFER_BYTES: usize = 64 * 1024;
+/// The writer keeps its batch buffers between writes, but only small ones: after
+/// a burst it gives the memory back, so ten thousand idle connections stay small.
+const KEEP_WIRE_BYTES: usize = 1024;
+const KEEP_BATCH_ITEMS: usize = 16;
 
 /// How a connection ends, from the writer's side: the last line to send (if
 /// any) and, for WebSocket clients, the close status that follows it.
@@ -241,8 +242,10 @@ impl Outbox {
                 break;
             }
             wire.clear();
-            if wire.capacity() > KEEP_BUFFER_BYTES {
+            if wire.capacity() > KEEP_WIRE_BYTES {
                 wire = Vec::new();
+            }
+            if batch.capacity() > KEEP_BATCH_ITEMS {
                 batch = VecDeque::new();
             }
         }
