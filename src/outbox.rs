@@ -132,11 +132,13 @@ impl Outbox {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues shared protocol lines. Never blocks. Returns `Err(Overflow)` the one
-    /// time the backlog overflows (the client is then being dropped as too slow);
-    /// pushes to a closing connection are silently dropped.
+    /// Queues shared protocol lines and wakes the writer if it sleeps. Never
+    /// blocks. Returns `Err(Overflow)` the one time the backlog overflows (the
+    /// client is then being dropped as too slow); pushes to a closing connection
+    /// are silently dropped.
     pub fn push(&self, lines: Arc<[u8]>) -> Result<(), Overflow> {
-        self.push_item(Item::Lines(lines))
+        self.wake_if(self.enqueue(lines)?);
+        Ok(())
     }
 
     /// Queues one protocol line for this connection alone.
@@ -146,13 +148,33 @@ impl Outbox {
 
     /// Queues transport bytes to be written exactly as they are.
     pub fn push_raw(&self, bytes: Vec<u8>) -> Result<(), Overflow> {
-        self.push_item(Item::Raw(bytes))
+        self.wake_if(self.enqueue_item(Item::Raw(bytes))?);
+        Ok(())
     }
 
-    fn push_item(&self, item: Item) -> Result<(), Overflow> {
+    /// Like [`Outbox::push`], but leaves the wake-up to the caller: returns
+    /// whether the writer sleeps and must be woken with [`Outbox::wake`]. The
+    /// registry uses this to wake writers only after releasing its lock, so a
+    /// broadcast holds the lock for in-memory pushes alone.
+    pub fn enqueue(&self, lines: Arc<[u8]>) -> Result<bool, Overflow> {
+        self.enqueue_item(Item::Lines(lines))
+    }
+
+    /// Wakes the writer (see [`Outbox::enqueue`]).
+    pub fn wake(&self) {
+        self.wake_writer.notify_one();
+    }
+
+    fn wake_if(&self, needed: bool) {
+        if needed {
+            self.wake();
+        }
+    }
+
+    fn enqueue_item(&self, item: Item) -> Result<bool, Overflow> {
         let mut state = self.lock();
         if state.farewell.is_some() {
-            return Ok(());
+            return Ok(false);
         }
         if state.queued_bytes + item.len() > self.limit {
             state.queue.clear();
@@ -167,11 +189,8 @@ impl Outbox {
         state.queued_bytes += item.len();
         state.queue.push_back(item);
         // Only the first item after an idle spell needs a wake-up: a busy writer
-        // comes back for the rest by itself, and a syscall per line would cost.
-        if state.writer_waiting && state.queue.len() == 1 {
-            self.wake_writer.notify_one();
-        }
-        Ok(())
+        // comes back for the rest by itself, and a system call per line would cost.
+        Ok(state.writer_waiting && state.queue.len() == 1)
     }
 
     /// Ends the connection: the writer sends what is queued, then the farewell,
@@ -180,7 +199,8 @@ impl Outbox {
         let mut state = self.lock();
         if state.farewell.is_none() {
             state.farewell = Some(farewell);
-            self.wake_writer.notify_one();
+            drop(state);
+            self.wake();
         }
     }
 

@@ -61,14 +61,17 @@ impl Registry {
         let _ = member.outbox.push_line(ServerLine::Ok);
         let notice = line(ServerLine::Info(&format!("{name} connected")));
         users.insert(name.clone(), member);
-        broadcast_locked(&mut users, notice, Some(name));
+        let woken = broadcast_locked(&mut users, notice, Some(name));
+        drop(users);
+        woken.wake();
         Ok(())
     }
 
     /// Sends `MSG <from> <text>` to every logged-in user, the sender included.
     pub fn broadcast_msg(&self, from: &Username, text: &str) {
         let message = line(ServerLine::Msg(from.as_str(), text));
-        broadcast_locked(&mut self.lock(), message, None);
+        let woken = broadcast_locked(&mut self.lock(), message, None);
+        woken.wake();
     }
 
     /// Sends `DM <from> <text>` to `to` alone (matched case-insensitively).
@@ -77,9 +80,13 @@ impl Registry {
         let message = line(ServerLine::Dm(from.as_str(), text));
         let mut users = self.lock();
         let recipient = users.get(&to).ok_or(ErrorCode::UserNotFound)?;
-        if recipient.outbox.push(message).is_err() {
-            drop_members_locked(&mut users, vec![to]);
+        let mut woken = Wakeups::default();
+        match recipient.outbox.enqueue(message) {
+            Ok(wake) => woken.add(wake, &recipient.outbox),
+            Err(_) => drop_members_locked(&mut users, vec![to], &mut woken),
         }
+        drop(users);
+        woken.wake();
         Ok(())
     }
 
@@ -103,9 +110,12 @@ impl Registry {
         let ours = users
             .get(name)
             .is_some_and(|member| Arc::ptr_eq(&member.outbox, outbox));
+        let mut woken = Wakeups::default();
         if ours {
-            drop_members_locked(&mut users, vec![name.clone()]);
+            drop_members_locked(&mut users, vec![name.clone()], &mut woken);
         }
+        drop(users);
+        woken.wake();
         ours
     }
 
@@ -124,21 +134,47 @@ fn line(server_line: ServerLine<'_>) -> Arc<[u8]> {
     server_line.to_bytes().into()
 }
 
-/// Queues `bytes` to every user but `except`; drops whoever overflows.
-fn broadcast_locked(users: &mut Users, bytes: Arc<[u8]>, except: Option<&Username>) {
-    let mut overflowed = Vec::new();
-    for (name, member) in users.iter() {
-        if Some(name) != except && member.outbox.push(Arc::clone(&bytes)).is_err() {
-            overflowed.push(name.clone());
+/// Writers to wake once the registry lock is released: waking a thread is a
+/// system call, and doing it under the lock would serialise every broadcast
+/// behind hundreds of them.
+#[derive(Default)]
+struct Wakeups(Vec<Arc<Outbox>>);
+
+impl Wakeups {
+    fn add(&mut self, needed: bool, outbox: &Arc<Outbox>) {
+        if needed {
+            self.0.push(Arc::clone(outbox));
         }
     }
-    drop_members_locked(users, overflowed);
+
+    fn wake(self) {
+        for outbox in self.0 {
+            outbox.wake();
+        }
+    }
+}
+
+/// Queues `bytes` to every user but `except`; drops whoever overflows.
+fn broadcast_locked(users: &mut Users, bytes: Arc<[u8]>, except: Option<&Username>) -> Wakeups {
+    let mut woken = Wakeups::default();
+    let mut overflowed = Vec::new();
+    for (name, member) in users.iter() {
+        if Some(name) == except {
+            continue;
+        }
+        match member.outbox.enqueue(Arc::clone(&bytes)) {
+            Ok(wake) => woken.add(wake, &member.outbox),
+            Err(_) => overflowed.push(name.clone()),
+        }
+    }
+    drop_members_locked(users, overflowed, &mut woken);
+    woken
 }
 
 /// Removes the given users and tells everybody else, once per user, that they
 /// left. A departure notice can overflow somebody else in turn; the work list
 /// handles that without recursion.
-fn drop_members_locked(users: &mut Users, mut leaving: Vec<Username>) {
+fn drop_members_locked(users: &mut Users, mut leaving: Vec<Username>, woken: &mut Wakeups) {
     while let Some(name) = leaving.pop() {
         let Some((name, member)) = users.remove_entry(&name) else {
             continue;
@@ -148,8 +184,10 @@ fn drop_members_locked(users: &mut Users, mut leaving: Vec<Username>) {
         let _ = member.stream.shutdown(Shutdown::Read);
         let notice = line(ServerLine::Info(&format!("{name} disconnected")));
         for (other, member) in users.iter() {
-            if member.outbox.push(Arc::clone(&notice)).is_err() && !leaving.contains(other) {
-                leaving.push(other.clone());
+            match member.outbox.enqueue(Arc::clone(&notice)) {
+                Ok(wake) => woken.add(wake, &member.outbox),
+                Err(_) if !leaving.contains(other) => leaving.push(other.clone()),
+                Err(_) => {}
             }
         }
     }
