@@ -70,6 +70,8 @@ impl Default for Config {
 /// State shared by the accept loop and every connection thread.
 pub struct Shared {
     pub config: Config,
+    /// `config.max_clients`, lowered to what the kernel's limits allow.
+    max_clients: usize,
     pub registry: Registry,
     pub log: Log,
     connections: Mutex<Connections>,
@@ -94,7 +96,7 @@ impl Shared {
     /// Takes a connection slot, or says which limit refuses it.
     fn admit(self: &Arc<Self>, stream: &Arc<TcpStream>, ip: IpAddr) -> Result<Slot, &'static str> {
         let mut connections = self.connections();
-        if connections.open.len() >= self.config.max_clients {
+        if connections.open.len() >= self.max_clients {
             return Err("server-full");
         }
         let per_ip_applies = self.config.limit_loopback || !ip.is_loopback();
@@ -148,10 +150,27 @@ impl Server {
     pub fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(config.addr)?;
         let addr = listener.local_addr()?;
+        let log = Log {
+            enabled: config.log,
+        };
+        let max_clients = match kernel_client_limit() {
+            Some(limit) if limit < config.max_clients => {
+                log.event(
+                    None,
+                    format_args!(
+                        "note: the kernel's limits (vm.max_map_count, kernel.pid_max) allow about \
+                         {limit} clients at {THREADS_PER_CLIENT} threads each; serving at most \
+                         {limit} instead of {} (see README, Limits)",
+                        config.max_clients
+                    ),
+                );
+                limit
+            }
+            _ => config.max_clients,
+        };
         let shared = Arc::new(Shared {
-            log: Log {
-                enabled: config.log,
-            },
+            log,
+            max_clients,
             config,
             registry: Registry::new(),
             connections: Mutex::new(Connections::default()),
@@ -220,6 +239,39 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
         ip => ip,
     };
     SocketAddr::new(ip, addr.port())
+}
+
+/// Each client has a reader and a writer thread.
+const THREADS_PER_CLIENT: usize = 2;
+
+/// Memory mappings per thread: its stack and guard page, and the alternate
+/// signal stack and guard page that Rust's std gives every thread.
+const MAPS_PER_THREAD: usize = 4;
+
+/// Mappings and threads kept free for everything else (libraries, heap arenas,
+/// other processes' threads).
+const KERNEL_RESERVE: usize = 1024;
+
+/// How many clients the kernel lets us serve, if it says (Linux).
+///
+/// Running out of mappings does not fail `thread::spawn` cleanly: the new
+/// thread fails while setting up its signal stack and the whole process
+/// aborts. So the server never admits more clients than these limits allow,
+/// and refuses the rest with `BYE server-full` like any other full server.
+fn kernel_client_limit() -> Option<usize> {
+    let read =
+        |path: &str| -> Option<usize> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let maps = read("/proc/sys/vm/max_map_count")?;
+    let threads = match (
+        read("/proc/sys/kernel/threads-max"),
+        read("/proc/sys/kernel/pid_max"),
+    ) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b)?,
+    };
+    let by_maps = maps.saturating_sub(KERNEL_RESERVE) / (MAPS_PER_THREAD * THREADS_PER_CLIENT);
+    let by_threads = threads.saturating_sub(KERNEL_RESERVE) / THREADS_PER_CLIENT;
+    Some(by_maps.min(by_threads))
 }
 
 /// Longest pause after failed accepts (e.g. out of file descriptors).

@@ -35,18 +35,28 @@ impl Running {
         let mut child = Command::new(BIN)
             .args(["--bind", "127.0.0.1", "--port", "0"])
             .args(args)
+            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start chat-server");
-        let mut log = BufReader::new(child.stderr.take().unwrap());
-        let first = log_line(&mut log);
-        let addr = first
+        let log = BufReader::new(child.stderr.take().unwrap());
+        // Killed on drop from here on, whatever happens next.
+        let mut running = Running {
+            child,
+            log,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        };
+        let listening = (0..5)
+            .map(|_| running.next_log())
+            .find(|line| line.contains("listening on"))
+            .expect("the server logs where it listens");
+        running.addr = listening
             .split_whitespace()
             .skip_while(|w| *w != "on")
             .nth(1)
             .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {first:?}"));
-        Running { child, log, addr }
+            .unwrap_or_else(|| panic!("no address in {listening:?}"));
+        running
     }
 
     fn next_log(&mut self) -> String {
