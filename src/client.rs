@@ -317,8 +317,9 @@ pub struct Style {
     pub colour: bool,
 }
 
-/// ANSI foreground colours for names: readable on dark and light backgrounds.
-const NAME_COLOURS: [u8; 10] = [31, 32, 33, 34, 35, 36, 91, 92, 94, 95];
+/// ANSI foreground colours for names: six clearly different hues, readable on
+/// dark and light backgrounds (the bright variants look too much alike).
+const NAME_COLOURS: [u8; 6] = [31, 32, 33, 34, 35, 36];
 
 impl Style {
     /// Colours when standard output is a terminal and `NO_COLOR` is unset or empty.
@@ -335,7 +336,8 @@ impl Style {
         if !self.colour {
             return name.into_owned();
         }
-        format!("\x1b[{}m{name}\x1b[0m", name_colour(&name))
+        // Back to the default colour only, so a notice around the name stays dim.
+        format!("\x1b[{}m{name}\x1b[39m", name_colour(&name))
     }
 
     /// A line from the client itself rather than from a person: `*** text`.
@@ -510,8 +512,8 @@ pub enum Outcome {
     Disconnected(Option<String>),
     /// The server stopped answering.
     Lost,
-    /// The connection could not be made: the sentence to print.
-    CannotConnect(String),
+    /// The session could not start (no connection, no thread): the sentence to print.
+    Failed(String),
 }
 
 impl Outcome {
@@ -529,7 +531,7 @@ impl Outcome {
             Outcome::Left => None,
             Outcome::Disconnected(reason) => Some(farewell(reason.as_deref())),
             Outcome::Lost => Some("connection lost".into()),
-            Outcome::CannotConnect(why) => Some(why.clone()),
+            Outcome::Failed(why) => Some(why.clone()),
         }
     }
 }
@@ -544,11 +546,11 @@ pub fn run(
 ) -> Outcome {
     let stream = match connect(&options.host, options.port) {
         Ok(stream) => stream,
-        Err(why) => return Outcome::CannotConnect(why),
+        Err(why) => return Outcome::Failed(why),
     };
     let writer = match stream.try_clone() {
         Ok(writer) => writer,
-        Err(err) => return Outcome::CannotConnect(format!("cannot use the connection: {err}")),
+        Err(err) => return Outcome::Failed(format!("cannot use the connection: {err}")),
     };
     // A server that stops reading must not block the stdin thread forever.
     let _ = writer.set_write_timeout(Some(2 * options.heartbeat));
@@ -581,7 +583,7 @@ pub fn run(
     let outcome = thread::Builder::new()
         .name("chat-reader".into())
         .spawn(move || reading.read_server(stream, heartbeat))
-        .map_err(|err| Outcome::CannotConnect(format!("cannot start a thread: {err}")))
+        .map_err(|err| Outcome::Failed(format!("cannot start a thread: {err}")))
         .and_then(|reader| reader.join().map_err(|_| Outcome::Lost));
     link.end();
     outcome.unwrap_or_else(|failure| failure)
@@ -763,7 +765,8 @@ impl Link {
         state.phase
     }
 
-    /// Does what a typed line asks; false once the session is over.
+    /// Does what a typed line asks; false once there is nothing more to type
+    /// (the session is over, or the user asked to leave).
     fn act_on(&self, typed: &str) -> bool {
         match self.settled_phase() {
             Phase::Over => return false,
@@ -787,7 +790,7 @@ impl Link {
             }
             Phase::LoggingIn | Phase::Chatting => self.act(interpret(typed)),
         }
-        true
+        !self.state().quitting
     }
 
     fn act(&self, input: Input) {
@@ -1117,7 +1120,10 @@ mod tests {
         assert!(!shown("MSG alice hi").contains('\x1b'));
         let coloured = display(&parse_incoming("MSG alice hi"), AT, COLOUR);
         let code = name_colour("alice");
-        assert_eq!(coloured, format!("[14:20:31] \x1b[{code}malice\x1b[0m: hi"));
+        assert_eq!(
+            coloured,
+            format!("[14:20:31] \x1b[{code}malice\x1b[39m: hi")
+        );
         assert_eq!(
             name_colour("ALICE"),
             code,
