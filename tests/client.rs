@@ -184,7 +184,12 @@ fn help_version_and_bad_flags() {
         String::from_utf8_lossy(&version.stdout),
         format!("chat-client {}\n", env!("CARGO_PKG_VERSION"))
     );
-    for bad in [&["--bogus"][..], &["--port", "high"], &["--heartbeat", "0"]] {
+    for bad in [
+        &["--bogus"][..],
+        &["--port", "high"],
+        &["--heartbeat", "0"],
+        &["--heartbeat", "-1"],
+    ] {
         let out = run(bad);
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
         assert!(out.stdout.is_empty());
@@ -383,11 +388,15 @@ fn being_dropped_by_the_server_is_reported_with_its_reason() {
 
 #[test]
 fn the_heartbeat_keeps_an_idle_client_connected_and_its_pongs_hidden() {
-    let server = common::start_with(|config| config.idle_timeout = Duration::from_secs(2));
-    let mut keen = Running::start(server.addr(), &["--name", "keen", "--heartbeat", "1"], &[]);
+    let server = common::start_with(|config| config.idle_timeout = Duration::from_secs(1));
+    let mut keen = Running::start(
+        server.addr(),
+        &["--name", "keen", "--heartbeat", "0.25"],
+        &[],
+    );
     assert_eq!(keen.line(), format!("*** logged in as keen{WELCOME}"));
-    // Twice the server's idle timeout without typing anything.
-    thread::sleep(Duration::from_secs(4));
+    // Well past the server's idle timeout without typing anything.
+    thread::sleep(Duration::from_millis(2500));
     let mut alice = Client::login(server.addr(), "alice");
     alice.send("MSG still there?");
     assert_eq!(keen.line(), "*** alice joined");
@@ -407,7 +416,7 @@ fn a_server_that_stops_answering_means_connection_lost() {
             line.clear();
         }
     });
-    let mut bot = Running::start(addr, &["--name", "bot", "--heartbeat", "1"], &[]);
+    let mut bot = Running::start(addr, &["--name", "bot", "--heartbeat", "0.5"], &[]);
     let ended = bot.wait();
     assert_eq!(ended.code, 1);
     assert_eq!(ended.stderr, "connection lost\n");
