@@ -941,13 +941,17 @@ impl Link {
                 self.show(&online_line(&listed, unlisted, self.style));
             }
             Incoming::Pong(Some(token)) if token.starts_with("rtt-") => {
-                let number = token["rtt-".len()..].parse::<u64>().ok();
-                match state.pings.iter().position(|(n, _)| Some(*n) == number) {
-                    Some(i) => {
-                        if let Some((_, sent)) = state.pings.remove(i) {
-                            self.notice(&round_trip(sent.elapsed()));
-                        }
-                    }
+                let number = token
+                    .strip_prefix("rtt-")
+                    .and_then(|n| n.parse::<u64>().ok());
+                let timed = state
+                    .pings
+                    .iter()
+                    .position(|(n, _)| Some(*n) == number)
+                    .and_then(|i| state.pings.remove(i));
+                match timed {
+                    Some((_, sent)) => self.notice(&round_trip(sent.elapsed())),
+                    // Typed by hand: shown as it came.
                     None => self.show(&display(incoming, Clock::now(), self.style)),
                 }
             }
