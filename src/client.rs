@@ -573,20 +573,29 @@ pub fn run(
         None => {}
     }
     let typing = Arc::clone(&link);
-    // If the thread cannot start the user cannot type, but the chat still shows:
-    // not a reason to refuse to run.
-    let _ = thread::Builder::new()
-        .name("chat-stdin".into())
-        .spawn(move || typing.type_lines(input));
     let reading = Arc::clone(&link);
     let heartbeat = options.heartbeat;
-    let outcome = thread::Builder::new()
-        .name("chat-reader".into())
-        .spawn(move || reading.read_server(stream, heartbeat))
-        .map_err(|err| Outcome::Failed(format!("cannot start a thread: {err}")))
+    let outcome = spawn("chat-stdin", move || typing.type_lines(input))
+        .and_then(|_| {
+            spawn("chat-reader", move || {
+                reading.read_server(stream, heartbeat)
+            })
+        })
         .and_then(|reader| reader.join().map_err(|_| Outcome::Lost));
     link.end();
+    // The stdin thread may be blocked reading the keyboard: it ends with the process.
     outcome.unwrap_or_else(|failure| failure)
+}
+
+/// Starts a named thread of the client, or says why it could not.
+fn spawn<T: Send + 'static>(
+    name: &str,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> Result<thread::JoinHandle<T>, Outcome> {
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(body)
+        .map_err(|err| Outcome::Failed(format!("cannot start a thread: {err}")))
 }
 
 /// Opens the connection, or explains in one line why not:
