@@ -1,0 +1,426 @@
+//! The `chat-client` binary, run for real with piped standard input and output
+//! against an in-process server (or, where the server must misbehave, a fake
+//! one on a loopback socket): logging in, typing, what is shown, the heartbeat
+//! and the exit codes.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{Client, PATIENCE};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chat-client");
+
+const WELCOME: &str = "; type /help for the commands";
+
+/// A running `chat-client`, killed if a test fails before it exits.
+struct Running {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Receiver<String>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+/// How a client run ended: exit status, the lines not yet read, standard error.
+struct Ended {
+    code: i32,
+    rest: Vec<String>,
+    stderr: String,
+}
+
+impl Running {
+    /// Starts the client against `addr` with `args`, and with `env` set.
+    fn start(addr: SocketAddr, args: &[&str], env: &[(&str, &str)]) -> Running {
+        let mut child = Command::new(BIN)
+            .args(["--host", "127.0.0.1", "--port", &addr.port().to_string()])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start chat-client");
+        let (lines, stdout) = mpsc::channel();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        thread::spawn(move || {
+            for line in out.lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut err = child.stderr.take().unwrap();
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            text
+        });
+        Running {
+            stdin: child.stdin.take(),
+            child,
+            stdout,
+            stderr: Some(stderr),
+        }
+    }
+
+    /// Types one line.
+    fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next line shown; fails the test if none comes in time.
+    fn line(&mut self) -> String {
+        self.stdout
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|err| panic!("no line from the client: {err}"))
+    }
+
+    /// Ends the input (Ctrl-D) and waits for the client to exit.
+    fn close_input_and_wait(&mut self) -> Ended {
+        self.stdin = None;
+        self.wait()
+    }
+
+    /// Waits for the client to exit by itself.
+    fn wait(&mut self) -> Ended {
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "the client did not exit");
+            thread::sleep(Duration::from_millis(20));
+        };
+        let stderr = self.stderr.take().expect("waited once").join().unwrap();
+        Ended {
+            code: status.code().unwrap_or(-1),
+            rest: self.stdout.try_iter().collect(),
+            stderr,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the client with all of `input` piped in, to its exit.
+fn script(addr: SocketAddr, args: &[&str], input: &str) -> Ended {
+    let mut client = Running::start(addr, args, &[]);
+    client
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    client.close_input_and_wait()
+}
+
+/// The line with its `[HH:MM:SS]` time replaced by `[t]`, checking its format.
+fn untimed(line: &str) -> String {
+    match line.strip_prefix('[') {
+        Some(rest) => {
+            let (time, text) = rest.split_once("] ").expect("a timestamp");
+            assert!(time_of_day(time) < 24 * 3600, "{line}");
+            format!("[t] {text}")
+        }
+        None => line.to_string(),
+    }
+}
+
+/// Seconds since midnight of an `HH:MM:SS` time, checking its format.
+fn time_of_day(time: &str) -> u32 {
+    let parts: Vec<u32> = time.split(':').map(|p| p.parse().unwrap()).collect();
+    assert!(
+        time.len() == 8 && parts.len() == 3 && parts[1] < 60 && parts[2] <= 60,
+        "not a time: {time:?}"
+    );
+    parts[0] * 3600 + parts[1] * 60 + parts[2]
+}
+
+/// A fake server on a free loopback port, run by `serve` for one connection.
+fn fake_server(serve: impl FnOnce(TcpStream) + Send + 'static) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        serve(stream);
+    });
+    (addr, handle)
+}
+
+#[test]
+fn help_version_and_bad_flags() {
+    let run = |args: &[&str]| Command::new(BIN).args(args).output().unwrap();
+    let help = run(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--host",
+        "--port",
+        "--name",
+        "--raw",
+        "--heartbeat",
+        "/who",
+        "/dm",
+    ] {
+        assert!(text.contains(flag), "--help does not mention {flag}");
+    }
+    let version = run(&["--version"]);
+    assert_eq!(version.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout),
+        format!("chat-client {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    for bad in [
+        &["--bogus"][..],
+        &["--port", "high"],
+        &["--heartbeat", "0"],
+        &["--heartbeat", "-1"],
+    ] {
+        let out = run(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(out.stdout.is_empty());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("usage: chat-client"));
+    }
+}
+
+#[test]
+fn a_refused_connection_is_one_line_and_exit_1() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let out = Command::new(BIN)
+        .args(["--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("cannot connect to 127.0.0.1:{port}: connection refused\n")
+    );
+}
+
+#[test]
+fn a_script_is_sent_whole_and_every_answer_is_shown_before_exit_0() {
+    let server = common::start();
+    let mut watcher = Client::login(server.addr(), "watcher");
+    let ended = script(
+        server.addr(),
+        &["--name", "bot"],
+        "hello\n/who\nMSG typed by hand\n/dm watcher psst\n/dm nobody hi\n",
+    );
+    assert_eq!(ended.code, 0, "stderr: {}", ended.stderr);
+    assert_eq!(ended.stderr, "");
+    let shown: Vec<String> = ended.rest.iter().map(|l| untimed(l)).collect();
+    assert_eq!(
+        shown,
+        [
+            format!("*** logged in as bot{WELCOME}"),
+            "[t] bot: hello".into(),
+            "*** online (2): bot, watcher".into(),
+            "[t] bot: typed by hand".into(),
+            "*** nobody by that name is online".into(),
+        ]
+    );
+    watcher.expect("INFO bot connected");
+    watcher.expect("MSG bot hello");
+    watcher.expect("MSG bot typed by hand");
+    watcher.expect("DM bot psst");
+    watcher.expect("INFO bot disconnected");
+}
+
+#[test]
+fn the_name_is_asked_for_and_asked_again_when_refused() {
+    let server = common::start();
+    let mut alice = Client::login(server.addr(), "alice");
+    let ended = script(server.addr(), &[], "alice\nbad name\n\nLOGIN bob\nhi\n");
+    assert_eq!(ended.code, 0, "stderr: {}", ended.stderr);
+    let shown: Vec<String> = ended.rest.iter().map(|l| untimed(l)).collect();
+    let ask = "Enter your username: ";
+    assert_eq!(
+        shown,
+        [
+            format!("{ask}*** that name is taken, please choose another"),
+            format!("{ask}*** a name is 1 to 32 letters, digits, '_', '.' or '-'"),
+            // The blank line is asked again without bothering the server.
+            format!("{ask}{ask}*** logged in as bob{WELCOME}"),
+            "[t] bob: hi".into(),
+        ]
+    );
+    alice.expect("INFO bob connected");
+    alice.expect("MSG bob hi");
+    alice.expect("INFO bob disconnected");
+}
+
+#[test]
+fn messages_dms_and_notices_are_shown_in_local_time_and_quit_leaves() {
+    let server = common::start();
+    // Half an hour off from UTC, so a client printing UTC would be caught.
+    let mut bot = Running::start(server.addr(), &["--name", "bot"], &[("TZ", "XYZ-05:30")]);
+    assert_eq!(bot.line(), format!("*** logged in as bot{WELCOME}"));
+    let mut alice = Client::login(server.addr(), "alice");
+    assert_eq!(bot.line(), "*** alice joined");
+
+    alice.send("MSG hello everyone");
+    alice.expect("MSG alice hello everyone");
+    let utc_minute = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 60;
+    let line = bot.line();
+    assert_eq!(untimed(&line), "[t] alice: hello everyone");
+    let shown_minute = time_of_day(&line[1..9]) / 60;
+    let expected = (utc_minute + 5 * 60 + 30) % (24 * 60);
+    let off_by = (i64::from(shown_minute) - expected as i64).rem_euclid(24 * 60);
+    assert!(
+        off_by == 0 || off_by == 1 || off_by == 24 * 60 - 1,
+        "{line} is not UTC+05:30 (expected minute {expected} of the day)"
+    );
+
+    alice.send("DM bot psst");
+    assert_eq!(untimed(&bot.line()), "[t] (dm) alice: psst");
+    bot.type_line("/ping");
+    let pong = bot.line();
+    assert!(pong.starts_with("*** pong from the server in "), "{pong}");
+    assert!(pong.ends_with(" ms"), "{pong}");
+    bot.type_line("/help");
+    assert_eq!(bot.line(), "*** commands:");
+    let help: Vec<String> = (0..7).map(|_| bot.line()).collect();
+    assert_eq!(
+        help.iter().filter(|l| l.starts_with("***   /")).count(),
+        5,
+        "{help:?}"
+    );
+    bot.type_line("/who");
+    assert_eq!(bot.line(), "*** online (2): alice, bot");
+    alice.send("QUIT");
+    alice.expect("BYE");
+    assert_eq!(bot.line(), "*** alice left");
+
+    bot.type_line("/quit");
+    let ended = bot.wait();
+    assert_eq!(ended.code, 0, "stderr: {}", ended.stderr);
+    assert_eq!(ended.rest, Vec::<String>::new());
+    let all = [line, pong].concat();
+    assert!(!all.contains('\x1b'), "colour codes in a pipe: {all:?}");
+}
+
+#[test]
+fn raw_mode_is_verbatim_both_ways() {
+    let server = common::start();
+    let ended = script(
+        server.addr(),
+        &["--raw"],
+        "LOGIN rawbot\nWHO\nPING hi\nmsg lower case\n/who\n",
+    );
+    assert_eq!(ended.code, 0, "stderr: {}", ended.stderr);
+    assert_eq!(
+        ended.rest,
+        [
+            "OK",
+            "USER rawbot",
+            "PONG hi",
+            "MSG rawbot lower case",
+            "ERR unknown-command",
+            "BYE"
+        ]
+    );
+}
+
+#[test]
+fn control_characters_from_others_are_neutralised_and_a_server_close_is_exit_1() {
+    let (addr, server) = fake_server(|stream| {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut login = String::new();
+        reader.read_line(&mut login).unwrap();
+        assert_eq!(login, "LOGIN bot\n");
+        let evil = "OK\nMSG eve \x1b[2J\x1b[Hgotcha\x07\nDM eve \x1b]0;pwned\x07hi\r\n\
+                    INFO \x1b[31mmallory connected\nUSER \x08\x08x\nBYE \x1b[5mmaintenance\n";
+        (&stream).write_all(evil.as_bytes()).unwrap();
+    });
+    let mut bot = Running::start(addr, &["--name", "bot"], &[]);
+    server.join().unwrap();
+    let ended = bot.wait();
+    assert_eq!(ended.code, 1);
+    assert_eq!(
+        ended.stderr,
+        "disconnected by server (\u{FFFD}[5mmaintenance)\n"
+    );
+    let shown: Vec<String> = ended.rest.iter().map(|l| untimed(l)).collect();
+    assert_eq!(
+        shown,
+        [
+            format!("*** logged in as bot{WELCOME}"),
+            "[t] eve: \u{FFFD}[2J\u{FFFD}[Hgotcha\u{FFFD}".into(),
+            "[t] (dm) eve: \u{FFFD}]0;pwned\u{FFFD}hi".into(),
+            "*** \u{FFFD}[31mmallory joined".into(),
+            "*** online: \u{FFFD}\u{FFFD}x".into(),
+        ]
+    );
+}
+
+#[test]
+fn being_dropped_by_the_server_is_reported_with_its_reason() {
+    let server = common::start_with(|config| config.idle_timeout = Duration::from_secs(1));
+    let mut lazy = Running::start(server.addr(), &["--name", "lazy", "--heartbeat", "60"], &[]);
+    assert_eq!(lazy.line(), format!("*** logged in as lazy{WELCOME}"));
+    let ended = lazy.wait();
+    assert_eq!(ended.code, 1);
+    assert_eq!(ended.stderr, "disconnected by server (idle-timeout)\n");
+}
+
+#[test]
+fn the_heartbeat_keeps_an_idle_client_connected_and_its_pongs_hidden() {
+    let server = common::start_with(|config| config.idle_timeout = Duration::from_secs(1));
+    let mut keen = Running::start(
+        server.addr(),
+        &["--name", "keen", "--heartbeat", "0.25"],
+        &[],
+    );
+    assert_eq!(keen.line(), format!("*** logged in as keen{WELCOME}"));
+    // Well past the server's idle timeout without typing anything.
+    thread::sleep(Duration::from_millis(2500));
+    let mut alice = Client::login(server.addr(), "alice");
+    alice.send("MSG still there?");
+    assert_eq!(keen.line(), "*** alice joined");
+    assert_eq!(untimed(&keen.line()), "[t] alice: still there?");
+    let ended = keen.close_input_and_wait();
+    assert_eq!(ended.code, 0, "stderr: {}", ended.stderr);
+    assert_eq!(ended.rest, Vec::<String>::new(), "heartbeat answers shown");
+}
+
+#[test]
+fn a_server_that_stops_answering_means_connection_lost() {
+    let (addr, server) = fake_server(|stream| {
+        // Reads everything (the login, the pings) and answers nothing.
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+            line.clear();
+        }
+    });
+    let mut bot = Running::start(addr, &["--name", "bot", "--heartbeat", "0.5"], &[]);
+    let ended = bot.wait();
+    assert_eq!(ended.code, 1);
+    assert_eq!(ended.stderr, "connection lost\n");
+    assert_eq!(ended.rest, Vec::<String>::new());
+    drop(bot);
+    server.join().unwrap();
+}
