@@ -5,7 +5,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,8 +20,7 @@ const BATCH: usize = 100;
 fn a_stalled_reader_is_dropped_and_nobody_else_waits() {
     let server = Running::start(&[]);
     let addr = server.addr;
-    let mut stalled = TcpStream::connect(addr).unwrap();
-    stalled.write_all(b"LOGIN stalled\n").unwrap();
+    let stalled = Client::login(addr, "stalled");
     // Never read from `stalled` again.
 
     let epoch = Arc::new(Instant::now());
@@ -69,8 +67,8 @@ fn a_stalled_reader_is_dropped_and_nobody_else_waits() {
         "server RSS peaked at {peak_rss_kb} kB"
     );
     // The stalled client's connection was closed by the server.
-    stalled.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut rest = BufReader::new(stalled);
+    stalled.stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut rest = BufReader::new(stalled.stream);
     let deadline = Instant::now() + PATIENCE;
     let mut line = Vec::new();
     loop {
