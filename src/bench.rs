@@ -13,11 +13,14 @@
 //! Payloads are `MSG <seq>:<micros since start>:<padding>`, so every receiver
 //! can check loss, duplicates and order, and measure latency with one clock.
 //! The generator shares the machine with the server, so it stays cheap: a few
-//! reader threads each own many non-blocking sockets and take turns over them.
+//! reader threads each own many non-blocking sockets and sleep in `poll(2)`
+//! until one of them has data (std has no multiplexer; `poll` is declared here
+//! against the C library std already links, no crate needed).
 
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -506,6 +509,35 @@ impl Readers {
     }
 }
 
+/// `struct pollfd` from `<poll.h>`.
+#[repr(C)]
+struct PollFd {
+    fd: i32,
+    events: i16,
+    revents: i16,
+}
+
+const POLLIN: i16 = 0x1;
+
+extern "C" {
+    fn poll(
+        fds: *mut PollFd,
+        nfds: std::ffi::c_ulong,
+        timeout_ms: std::ffi::c_int,
+    ) -> std::ffi::c_int;
+}
+
+/// Waits up to `timeout_ms` for any of `fds` to be readable (or closed).
+fn wait_readable(fds: &mut [PollFd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()`
+    // `pollfd` structs for the whole call, exactly what poll(2) reads and writes.
+    let ready = unsafe { poll(fds.as_mut_ptr(), fds.len() as std::ffi::c_ulong, timeout_ms) };
+    match ready {
+        -1 => Err(io::Error::last_os_error()),
+        n => Ok(n as usize),
+    }
+}
+
 fn read_loop(
     inbox: &Receiver<Client>,
     stop: &AtomicBool,
@@ -513,38 +545,50 @@ fn read_loop(
     totals: &Totals,
 ) -> Vec<Client> {
     let mut mine: Vec<Client> = Vec::new();
+    let mut fds: Vec<PollFd> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     while !stop.load(Ordering::Relaxed) {
         while let Ok(client) = inbox.try_recv() {
             let _ = client.stream.set_nonblocking(true);
+            fds.push(PollFd {
+                fd: client.stream.as_raw_fd(),
+                events: POLLIN,
+                revents: 0,
+            });
             mine.push(client);
         }
-        let mut progressed = false;
-        for client in mine.iter_mut() {
-            // A bounded number of reads per turn keeps things fair.
-            for _ in 0..8 {
-                match (&client.stream).read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        progressed = true;
-                        let mut data = &buf[..n];
-                        while let Some(i) = data.iter().position(|&b| b == b'\n') {
-                            if client.partial.is_empty() {
-                                client.take_line(&data[..i], epoch, totals);
-                            } else {
-                                let mut line = std::mem::take(&mut client.partial);
-                                line.extend_from_slice(&data[..i]);
-                                client.take_line(&line, epoch, totals);
-                            }
-                            data = &data[i + 1..];
+        if mine.is_empty() {
+            thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        if wait_readable(&mut fds, 10).is_err() {
+            thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        for (pollfd, client) in fds.iter_mut().zip(mine.iter_mut()) {
+            if pollfd.revents == 0 {
+                continue;
+            }
+            match (&client.stream).read(&mut buf) {
+                // Closed: stop polling it (a negative fd is ignored by poll).
+                Ok(0) => pollfd.fd = -1,
+                Err(e) if e.kind() != ErrorKind::WouldBlock => pollfd.fd = -1,
+                Err(_) => {}
+                Ok(n) => {
+                    let mut data = &buf[..n];
+                    while let Some(i) = data.iter().position(|&b| b == b'\n') {
+                        if client.partial.is_empty() {
+                            client.take_line(&data[..i], epoch, totals);
+                        } else {
+                            let mut line = std::mem::take(&mut client.partial);
+                            line.extend_from_slice(&data[..i]);
+                            client.take_line(&line, epoch, totals);
                         }
-                        client.partial.extend_from_slice(data);
+                        data = &data[i + 1..];
                     }
+                    client.partial.extend_from_slice(data);
                 }
             }
-        }
-        if !progressed {
-            thread::sleep(Duration::from_micros(200));
         }
     }
     mine
