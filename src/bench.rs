@@ -3,25 +3,34 @@
 //! Four workloads, each bounded in count and time and aimed at loopback only:
 //! - `connect`: N clients log in; every login is announced to everybody already
 //!   there, so N clients cause N(N-1)/2 join notices. Measures the time until
-//!   all of them have arrived, and the server's memory per client.
+//!   all of them have arrived, and the server's memory and threads per client.
 //! - `fanout`: C clients, S of them each sending M messages as fast as they can;
 //!   every message goes to all C clients (the sender's echo included).
 //! - `latency`: C clients, one sender at a steady rate: delivery latency.
 //! - `slow`: like `latency` with bigger messages, plus one logged-in client that
-//!   never reads: it must be dropped, and nobody else may lose or wait.
+//!   never reads: it must be dropped, nobody else may lose or wait, and the
+//!   server's memory must stay flat.
 //!
 //! Payloads are `MSG <seq>:<micros since start>:<padding>`, so every receiver
-//! can check loss, duplicates and order, and measure latency with one clock.
-//! The generator shares the machine with the server, so it stays cheap: a few
-//! reader threads each own many non-blocking sockets and sleep in `poll(2)`
-//! until one of them has data (std has no multiplexer; `poll` is declared here
-//! against the C library std already links, no crate needed).
+//! can check loss, duplicates and order, and latency is measured with one clock
+//! (an [`Instant`] in this process).
+//!
+//! The generator shares the machine (two cores here) with the server, so it
+//! must stay cheap: two reader threads each own half of the sockets and sleep
+//! in `epoll_wait(2)` until one of them has data. std has no multiplexer, and
+//! `poll(2)` over thousands of sockets spent most of the generator's time
+//! registering and unregistering wait queues, so the three epoll calls are
+//! declared here against the C library that std already links (no crate).
+//! Latencies go into a fixed-size histogram per reader thread rather than a
+//! list, so memory stays bounded however long a run is.
 
+use std::ffi::{c_int, c_ulong};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -74,11 +83,13 @@ pub struct Options {
     pub workload: Workload,
     pub target: Target,
     pub clients: usize,
+    /// Clients that send (fanout); the paced workloads always have one.
     pub senders: usize,
+    /// Messages per sender (fanout).
     pub messages: usize,
     /// Messages per second (latency, slow).
     pub rate: f64,
-    /// Bytes per message line.
+    /// Bytes per message line as sent, `\n` included.
     pub size: usize,
     /// How long the paced sender runs (latency, slow).
     pub duration: Duration,
@@ -130,23 +141,98 @@ impl Options {
 /// Latency percentiles, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Percentiles {
-    pub p50: u32,
-    pub p99: u32,
-    pub p999: u32,
-    pub max: u32,
+    pub p50: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
 }
 
-impl Percentiles {
-    /// Percentiles of `samples` (sorted in place); `None` when empty.
-    pub fn of(samples: &mut [u32]) -> Option<Percentiles> {
-        samples.sort_unstable();
-        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-        (!samples.is_empty()).then(|| Percentiles {
-            p50: at(0.50),
-            p99: at(0.99),
-            p999: at(0.999),
-            max: at(1.0),
+/// Latencies in microseconds, counted in buckets: exact below 1,024 µs, then
+/// 512 buckets per power of two (within 0.2%). A fixed 17,000 counters
+/// whatever the number of samples, and merging two is adding them up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Histogram {
+    counts: Vec<u64>,
+    samples: u64,
+    max: u64,
+}
+
+impl Histogram {
+    /// Values below this are counted exactly.
+    const EXACT: u64 = 1024;
+    /// Buckets per power of two above `EXACT`.
+    const STEPS: u64 = 512;
+    /// Larger values (over 12 days) are counted as this.
+    const CEILING: u64 = (1 << 40) - 1;
+
+    pub fn new() -> Histogram {
+        Histogram {
+            counts: vec![0; Self::bucket(Self::CEILING) + 1],
+            samples: 0,
+            max: 0,
+        }
+    }
+
+    fn bucket(value: u64) -> usize {
+        if value < Self::EXACT {
+            return value as usize;
+        }
+        // Keep the top ten bits: `value >> shift` is in STEPS..2*STEPS.
+        let shift = u64::from(63 - value.leading_zeros()) - 9;
+        (Self::EXACT + (shift - 1) * Self::STEPS + ((value >> shift) - Self::STEPS)) as usize
+    }
+
+    /// The smallest value that falls into `bucket`.
+    fn lowest(bucket: usize) -> u64 {
+        let bucket = bucket as u64;
+        if bucket < Self::EXACT {
+            return bucket;
+        }
+        let above = bucket - Self::EXACT;
+        (above % Self::STEPS + Self::STEPS) << (above / Self::STEPS + 1)
+    }
+
+    pub fn record(&mut self, micros: u64) {
+        let micros = micros.min(Self::CEILING);
+        self.counts[Self::bucket(micros)] += 1;
+        self.samples += 1;
+        self.max = self.max.max(micros);
+    }
+
+    pub fn merge(&mut self, other: &Histogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+        self.samples += other.samples;
+        self.max = self.max.max(other.max);
+    }
+
+    /// The value at quantile `q` (nearest rank); `None` when empty.
+    fn quantile(&self, q: f64) -> Option<u64> {
+        if self.samples == 0 {
+            return None;
+        }
+        let rank = ((self.samples as f64 * q).ceil() as u64).clamp(1, self.samples);
+        let mut seen = 0;
+        self.counts.iter().enumerate().find_map(|(bucket, &count)| {
+            seen += count;
+            (seen >= rank).then(|| Self::lowest(bucket).min(self.max))
         })
+    }
+
+    pub fn percentiles(&self) -> Option<Percentiles> {
+        Some(Percentiles {
+            p50: self.quantile(0.50)?,
+            p99: self.quantile(0.99)?,
+            p999: self.quantile(0.999)?,
+            max: self.max,
+        })
+    }
+}
+
+impl Default for Histogram {
+    fn default() -> Histogram {
+        Histogram::new()
     }
 }
 
@@ -157,21 +243,38 @@ pub struct Report {
     pub clients: usize,
     /// Clients the server refused (`BYE …` instead of `OK`).
     pub refused: usize,
-    /// Whether everything expected arrived before the timeout.
+    /// Reading clients the server dropped after letting them in (`BYE …`
+    /// after `OK`); the stalled client of `slow` is not one of them.
+    pub dropped: u64,
+    /// Whether everything expected arrived before the time ran out.
     pub complete: bool,
+    /// `connect`: until everybody settled; otherwise from the first message
+    /// sent until the last one arrived (or the time ran out).
     pub seconds: f64,
+    /// Message lines sent (all senders together).
+    pub sent: u64,
+    /// Lines received: `MSG`s, or for `connect` the join notices.
     pub deliveries: u64,
     pub lost: u64,
     pub duplicates: u64,
     /// Whether every receiver saw the messages in one and the same order.
     pub same_order: bool,
     pub latency: Option<Percentiles>,
+    /// Server memory (VmRSS, KiB) before any client connected, its peak during
+    /// the run (VmHWM), and at the end with every client still connected.
     pub rss_kb_start: Option<u64>,
     pub rss_kb_peak: Option<u64>,
     pub rss_kb_end: Option<u64>,
+    /// VmRSS once a second while messages were being sent.
+    pub rss_kb_timeline: Vec<u64>,
+    /// Server threads at the end, every client still connected.
     pub threads: Option<u64>,
-    /// `slow` only: whether the stalled client was dropped.
+    /// `slow` only: whether the stalled client was dropped, and when (seconds
+    /// after the first message).
     pub stalled_dropped: Option<bool>,
+    pub stalled_dropped_after: Option<f64>,
+    /// Why the run could not do all it meant to, if it could not.
+    pub problem: Option<String>,
 }
 
 impl Report {
@@ -183,36 +286,57 @@ impl Report {
         }
     }
 
-    /// RSS growth per client from start to end, in KiB.
+    /// RSS growth per connected client from start to end, in KiB.
     pub fn rss_kib_per_client(&self) -> Option<f64> {
         let (start, end) = (self.rss_kb_start?, self.rss_kb_end?);
         let served = self.clients.saturating_sub(self.refused).max(1);
         Some(end.saturating_sub(start) as f64 / served as f64)
     }
 
+    /// Whether memory stayed flat while messages flowed: the second half of
+    /// the timeline never rises more than 10% + 1 MiB above the first half's
+    /// peak. `None` with fewer than four samples.
+    pub fn rss_flat(&self) -> Option<bool> {
+        let samples = &self.rss_kb_timeline;
+        if samples.len() < 4 {
+            return None;
+        }
+        let (first, second) = samples.split_at(samples.len() / 2);
+        let (first, second) = (first.iter().max()?, second.iter().max()?);
+        Some(*second <= first + first / 10 + 1024)
+    }
+
     /// A human-readable table.
     pub fn table(&self) -> String {
         let mut out = String::new();
         let mut row = |k: &str, v: String| {
-            let _ = writeln!(out, "  {k:<22} {v}");
+            let _ = writeln!(out, "  {k:<20} {v}");
         };
+        let mib = |kb: u64| format!("{:.1}", kb as f64 / 1024.0);
         row("workload", self.workload.to_string());
         row(
             "clients",
             format!("{} ({} refused)", self.clients, self.refused),
         );
         row("complete", yes_no(self.complete).into());
+        if let Some(problem) = &self.problem {
+            row("problem", problem.clone());
+        }
         row("time", format!("{:.2} s", self.seconds));
+        if self.sent > 0 {
+            row("sent", self.sent.to_string());
+        }
         row("deliveries", self.deliveries.to_string());
         row(
             "deliveries/s",
-            format!("{:.2} M", self.deliveries_per_sec() / 1e6),
+            format!("{:.3} M", self.deliveries_per_sec() / 1e6),
         );
         row("lost", self.lost.to_string());
+        row("dropped", self.dropped.to_string());
         row("duplicates", self.duplicates.to_string());
         row("same order", yes_no(self.same_order).into());
         if let Some(l) = self.latency {
-            let ms = |us: u32| format!("{:.2}", f64::from(us) / 1000.0);
+            let ms = |us: u64| format!("{:.2}", us as f64 / 1000.0);
             row(
                 "latency ms",
                 format!(
@@ -228,12 +352,17 @@ impl Report {
         {
             row(
                 "server RSS MiB",
-                format!(
-                    "start {:.1}  peak {:.1}  end {:.1}",
-                    s as f64 / 1024.0,
-                    p as f64 / 1024.0,
-                    e as f64 / 1024.0
-                ),
+                format!("start {}  peak {}  end {}", mib(s), mib(p), mib(e)),
+            );
+        }
+        if !self.rss_kb_timeline.is_empty() {
+            let timeline: Vec<String> = self.rss_kb_timeline.iter().map(|&kb| mib(kb)).collect();
+            let flat = self
+                .rss_flat()
+                .map_or("", |f| if f { "  (flat)" } else { "  (GROWING)" });
+            row(
+                "RSS MiB per second",
+                format!("{}{flat}", timeline.join(" ")),
             );
         }
         if let Some(per) = self.rss_kib_per_client() {
@@ -243,7 +372,10 @@ impl Report {
             row("server threads", t.to_string());
         }
         if let Some(dropped) = self.stalled_dropped {
-            row("stalled dropped", yes_no(dropped).into());
+            let after = self
+                .stalled_dropped_after
+                .map_or(String::new(), |s| format!(" after {s:.2} s"));
+            row("stalled dropped", format!("{}{after}", yes_no(dropped)));
         }
         out
     }
@@ -257,30 +389,59 @@ impl Report {
                 l.p50, l.p99, l.p999, l.max
             )
         });
+        let timeline: Vec<String> = self.rss_kb_timeline.iter().map(u64::to_string).collect();
         format!(
             "{{\"workload\":\"{}\",\"clients\":{},\"refused\":{},\"complete\":{},\"seconds\":{:.3},\
-             \"deliveries\":{},\"deliveries_per_sec\":{:.0},\"lost\":{},\"duplicates\":{},\
-             \"same_order\":{},\"latency\":{},\"rss_kb_start\":{},\"rss_kb_peak\":{},\
-             \"rss_kb_end\":{},\"threads\":{},\"stalled_dropped\":{}}}",
+             \"sent\":{},\"deliveries\":{},\"deliveries_per_sec\":{:.0},\"lost\":{},\
+             \"dropped\":{},\"duplicates\":{},\"same_order\":{},\"latency\":{},\"rss_kb_start\":{},\
+             \"rss_kb_peak\":{},\"rss_kb_end\":{},\"rss_kb_timeline\":[{}],\"rss_flat\":{},\
+             \"rss_kib_per_client\":{},\"threads\":{},\"stalled_dropped\":{},\
+             \"stalled_dropped_after\":{},\"problem\":{}}}",
             self.workload,
             self.clients,
             self.refused,
             self.complete,
             self.seconds,
+            self.sent,
             self.deliveries,
             self.deliveries_per_sec(),
             self.lost,
+            self.dropped,
             self.duplicates,
             self.same_order,
             latency,
             opt(self.rss_kb_start),
             opt(self.rss_kb_peak),
             opt(self.rss_kb_end),
+            timeline.join(","),
+            self.rss_flat().map_or("null".to_string(), |f| f.to_string()),
+            self.rss_kib_per_client()
+                .map_or("null".to_string(), |k| format!("{k:.1}")),
             opt(self.threads),
             self.stalled_dropped
                 .map_or("null".to_string(), |d| d.to_string()),
+            self.stalled_dropped_after
+                .map_or("null".to_string(), |s| format!("{s:.3}")),
+            self.problem.as_deref().map_or("null".to_string(), json_string),
         )
     }
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -304,18 +465,32 @@ fn parse_status_field(status: &str, field: &str) -> Option<u64> {
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
 }
 
+/// The line-protocol address in a `chat-server` log line such as
+/// `2026-11-23T00:00:00Z listening on 127.0.0.1:4000 (line protocol)`; a line
+/// about the web listener does not count.
+fn listening_addr(log_line: &str) -> Option<SocketAddr> {
+    let (_, rest) = log_line.split_once("listening on ")?;
+    if rest.contains("web") || rest.contains("http") {
+        return None;
+    }
+    rest.split_whitespace().next()?.parse().ok()
+}
+
 /// The server under test; a spawned one is killed when this is dropped.
-struct Server {
+struct ServerProcess {
     addr: SocketAddr,
     pid: Option<u32>,
     child: Option<Child>,
 }
 
-impl Server {
-    fn start(target: &Target, clients: usize) -> Result<Server, String> {
+/// How long a spawned server may take to say where it listens.
+const STARTUP_PATIENCE: Duration = Duration::from_secs(10);
+
+impl ServerProcess {
+    fn start(target: &Target, clients: usize) -> Result<ServerProcess, String> {
         let max_backlog = match target {
             Target::Attach { addr, pid } => {
-                return Ok(Server {
+                return Ok(ServerProcess {
                     addr: *addr,
                     pid: *pid,
                     child: None,
@@ -324,46 +499,66 @@ impl Server {
             Target::Spawn { max_backlog } => *max_backlog,
         };
         let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
-        let server: PathBuf = exe.with_file_name("chat-server");
-        let mut command = Command::new(&server);
+        let program = exe.with_file_name("chat-server");
+        let mut command = Command::new(&program);
         command.args(["--bind", "127.0.0.1", "--port", "0", "--quiet"]);
+        // Long enough that no client idles out during a run.
         command.args(["--idle-timeout", "600"]);
         command.args(["--max-clients", &(clients + 16).to_string()]);
+        if knows_flag(&program, "--web-port") {
+            command.args(["--web-port", "0"]);
+        }
         if let Some(bytes) = max_backlog {
             command.args(["--max-backlog", &bytes.to_string()]);
+        }
+        // SAFETY: the closure runs in the forked child just before exec and
+        // makes one async-signal-safe system call (prctl), touching no memory
+        // shared with the parent.
+        unsafe {
+            command.pre_exec(die_with_parent);
         }
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", server.display()))?;
-        let stderr = child.stderr.take().ok_or("no stderr from the server")?;
-        let mut log = BufReader::new(stderr);
-        let mut server = Server {
+            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+        let mut server = ServerProcess {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             pid: Some(child.id()),
-            child: Some(child),
+            child: None,
         };
-        let mut line = String::new();
-        for _ in 0..10 {
-            line.clear();
-            if log.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
-                break;
+        let stderr = child.stderr.take();
+        server.child = Some(child);
+        let stderr = stderr.ok_or("no stderr from the server")?;
+        let (found, address) = mpsc::channel();
+        // Reads the log until the address shows up, then keeps draining it so
+        // the server never blocks on a full pipe.
+        thread::spawn(move || {
+            let mut log = BufReader::new(stderr);
+            let mut line = String::new();
+            while matches!(log.read_line(&mut line), Ok(n) if n > 0) {
+                if let Some(addr) = listening_addr(&line) {
+                    let _ = found.send(Ok(addr));
+                    let _ = io::copy(&mut log, &mut io::sink());
+                    return;
+                }
+                let _ = found.send(Err(std::mem::take(&mut line)));
             }
-            if let Some(addr) = line
-                .split_whitespace()
-                .skip_while(|w| *w != "on")
-                .nth(1)
-                .and_then(|a| a.parse().ok())
-            {
-                server.addr = addr;
-                // Keep draining the log so the server never blocks on it.
-                thread::spawn(move || io::copy(&mut log, &mut io::sink()));
-                return Ok(server);
+        });
+        let deadline = Instant::now() + STARTUP_PATIENCE;
+        let mut said = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match address.recv_timeout(left) {
+                Ok(Ok(addr)) => {
+                    server.addr = addr;
+                    return Ok(server);
+                }
+                Ok(Err(line)) => said.push_str(&line),
+                Err(_) => return Err(format!("the server did not say where it listens: {said}")),
             }
         }
-        Err(format!("the server did not say where it listens: {line}"))
     }
 
     fn status(&self, field: &str) -> Option<u64> {
@@ -371,7 +566,7 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+impl Drop for ServerProcess {
     fn drop(&mut self) {
         if let Some(child) = self.child.as_mut() {
             let _ = child.kill();
@@ -380,21 +575,146 @@ impl Drop for Server {
     }
 }
 
-/// What one client has received so far.
-#[derive(Default)]
+/// Whether `program --help` mentions `flag` (older servers lack `--web-port`).
+fn knows_flag(program: &Path, flag: &str) -> bool {
+    Command::new(program)
+        .arg("--help")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(flag))
+}
+
+extern "C" {
+    fn prctl(option: c_int, ...) -> c_int;
+}
+
+/// Asks the kernel to kill this (child) process when its parent dies, so a
+/// spawned server cannot outlive a bench that was interrupted.
+fn die_with_parent() -> io::Result<()> {
+    const PR_SET_PDEATHSIG: c_int = 1;
+    const SIGKILL: c_ulong = 9;
+    // SAFETY: prctl(PR_SET_PDEATHSIG, signal) takes one integer argument and
+    // touches no memory of ours.
+    match unsafe { prctl(PR_SET_PDEATHSIG, SIGKILL) } {
+        -1 => Err(io::Error::last_os_error()),
+        _ => Ok(()),
+    }
+}
+
+/// Client `i` logs in as `b<i>`; the one in `slow` that never reads as this.
+const STALLED_NAME: &str = "stalled";
+/// What the others hear when the server drops it.
+const STALLED_LEFT: &[u8] = b"INFO stalled disconnected";
+
+/// One line from the server, as far as the bench cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heard {
+    LoggedIn,
+    Refused,
+    /// `BYE` after `OK`: the server dropped one of our reading clients.
+    Dropped,
+    Joined,
+    StalledLeft,
+    /// A benchmark message, `latency` microseconds after it was sent.
+    Message {
+        latency: u64,
+    },
+    Other,
+}
+
+/// What one client has received so far: a pure account of lines, no I/O.
+#[derive(Debug, Default)]
 struct Received {
     ok: bool,
-    refused: bool,
-    joins: u64,
-    msgs: u64,
     /// Next expected sequence number, per sender.
     next_seq: Vec<u64>,
+    msgs: u64,
     lost: u64,
     duplicates: u64,
     /// A running hash of (sender, seq) in arrival order.
     order: u64,
-    latencies: Vec<u32>,
-    saw_stalled_leave: bool,
+}
+
+impl Received {
+    fn new(senders: usize) -> Received {
+        Received {
+            next_seq: vec![0; senders],
+            ..Received::default()
+        }
+    }
+
+    /// Accounts for one line (without its `\n`) received `now_us` after the epoch.
+    fn take_line(&mut self, line: &[u8], now_us: u64) -> Heard {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(rest) = line.strip_prefix(b"MSG b") {
+            return self.take_msg(rest, now_us);
+        }
+        match line {
+            b"OK" => {
+                self.ok = true;
+                Heard::LoggedIn
+            }
+            _ if line.starts_with(b"BYE") && !self.ok => Heard::Refused,
+            _ if line.starts_with(b"BYE") => Heard::Dropped,
+            _ if line.starts_with(b"INFO ") && line.ends_with(b" connected") => Heard::Joined,
+            _ if line == STALLED_LEFT => Heard::StalledLeft,
+            _ => Heard::Other,
+        }
+    }
+
+    /// `<sender> <seq>:<micros>:<padding>` after `MSG b`.
+    fn take_msg(&mut self, rest: &[u8], now_us: u64) -> Heard {
+        let mut fields = rest.splitn(4, |&b| b == b' ' || b == b':');
+        let (Some(sender), Some(seq), Some(sent_us)) = (
+            fields.next().and_then(parse_number),
+            fields.next().and_then(parse_number),
+            fields.next().and_then(parse_number),
+        ) else {
+            return Heard::Other;
+        };
+        let Some(expected) = usize::try_from(sender)
+            .ok()
+            .and_then(|s| self.next_seq.get_mut(s))
+        else {
+            return Heard::Other;
+        };
+        self.msgs += 1;
+        if seq < *expected {
+            self.duplicates += 1;
+        } else {
+            self.lost += seq - *expected;
+            *expected = seq + 1;
+        }
+        self.order = self
+            .order
+            .wrapping_mul(0x100_0000_01b3)
+            .wrapping_add((sender << 40) ^ seq);
+        Heard::Message {
+            latency: now_us.saturating_sub(sent_us),
+        }
+    }
+
+    /// Messages lost so far, counting whatever is still missing given how
+    /// many each sender sent.
+    fn lost_given(&self, sent: &[u64]) -> u64 {
+        let missing: u64 = sent
+            .iter()
+            .zip(&self.next_seq)
+            .map(|(sent, next)| sent.saturating_sub(*next))
+            .sum();
+        self.lost + missing
+    }
+}
+
+/// A decimal number of at most 19 digits.
+fn parse_number(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
 }
 
 /// Counters shared by the reader threads, to know when everything has arrived.
@@ -402,199 +722,328 @@ struct Received {
 struct Totals {
     oks: AtomicU64,
     refused: AtomicU64,
+    dropped: AtomicU64,
     joins: AtomicU64,
     msgs: AtomicU64,
     stalled_leaves: AtomicU64,
+    /// Microseconds after the epoch when the first `INFO stalled disconnected` came.
+    stalled_left_at: AtomicU64,
 }
+
+/// Longest line a reader keeps; the server's own limit is far below.
+const MAX_LINE: usize = 64 * 1024;
 
 struct Client {
     stream: TcpStream,
     partial: Vec<u8>,
     got: Received,
+    open: bool,
 }
 
 impl Client {
-    /// Handles one complete line from the server.
-    fn take_line(&mut self, line: &[u8], epoch: Instant, totals: &Totals) {
-        let text = std::str::from_utf8(line).unwrap_or("");
-        if let Some(rest) = text.strip_prefix("MSG b") {
-            self.take_msg(rest, epoch);
-            totals.msgs.fetch_add(1, Ordering::Relaxed);
-        } else if text == "OK" {
-            self.got.ok = true;
-            totals.oks.fetch_add(1, Ordering::Relaxed);
-        } else if text.starts_with("BYE") {
-            self.got.refused = !self.got.ok;
-            if self.got.refused {
-                totals.refused.fetch_add(1, Ordering::Relaxed);
-            }
-        } else if text.starts_with("INFO ") && text.ends_with(" connected") {
-            self.got.joins += 1;
-            totals.joins.fetch_add(1, Ordering::Relaxed);
-        } else if text == "INFO stalled disconnected" {
-            self.got.saw_stalled_leave = true;
-            totals.stalled_leaves.fetch_add(1, Ordering::Relaxed);
+    /// Splits freshly read bytes into lines and accounts for each.
+    fn feed(&mut self, mut data: &[u8], clock: &Clock) {
+        while let Some(end) = data.iter().position(|&b| b == b'\n') {
+            let heard = if self.partial.is_empty() {
+                self.got.take_line(&data[..end], clock.now_us())
+            } else {
+                let mut line = std::mem::take(&mut self.partial);
+                line.extend_from_slice(&data[..end]);
+                let heard = self.got.take_line(&line, clock.now_us());
+                line.clear();
+                self.partial = line; // keep the allocation
+                heard
+            };
+            clock.count(heard);
+            data = &data[end + 1..];
         }
-    }
-
-    /// `<sender> <seq>:<micros>:<padding>` after `MSG b`.
-    fn take_msg(&mut self, rest: &str, epoch: Instant) {
-        let mut fields = rest.splitn(2, ' ');
-        let sender: usize = fields.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        let mut payload = fields.next().unwrap_or("").split(':');
-        let seq: u64 = payload.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        let sent_us: u64 = payload.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        let now_us = epoch.elapsed().as_micros() as u64;
-        let got = &mut self.got;
-        got.msgs += 1;
-        got.latencies
-            .push(now_us.saturating_sub(sent_us).min(u64::from(u32::MAX)) as u32);
-        if got.next_seq.len() <= sender {
-            got.next_seq.resize(sender + 1, 0);
-        }
-        let expected = got.next_seq[sender];
-        if seq < expected {
-            got.duplicates += 1;
+        if self.partial.len() + data.len() > MAX_LINE {
+            self.partial.clear(); // a line this long is not ours: drop it
         } else {
-            got.lost += seq - expected;
-            got.next_seq[sender] = seq + 1;
+            self.partial.extend_from_slice(data);
         }
-        got.order = got
-            .order
-            .wrapping_mul(0x100_0000_01b3)
-            .wrapping_add(((sender as u64) << 40) ^ seq);
     }
 }
 
-/// A few threads reading many non-blocking sockets, taking turns.
+/// The epoch every timestamp counts from, the shared totals, and the reader
+/// thread's own latency histogram.
+struct Clock {
+    epoch: Instant,
+    totals: Arc<Totals>,
+    latencies: std::cell::RefCell<Histogram>,
+}
+
+impl Clock {
+    fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    fn count(&self, heard: Heard) {
+        let totals = &self.totals;
+        match heard {
+            Heard::LoggedIn => totals.oks.fetch_add(1, Ordering::Relaxed),
+            Heard::Refused => totals.refused.fetch_add(1, Ordering::Relaxed),
+            Heard::Dropped => totals.dropped.fetch_add(1, Ordering::Relaxed),
+            Heard::Joined => totals.joins.fetch_add(1, Ordering::Relaxed),
+            Heard::StalledLeft => {
+                let _ = totals.stalled_left_at.compare_exchange(
+                    0,
+                    self.now_us().max(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                totals.stalled_leaves.fetch_add(1, Ordering::Relaxed)
+            }
+            Heard::Message { latency } => {
+                self.latencies.borrow_mut().record(latency);
+                totals.msgs.fetch_add(1, Ordering::Relaxed)
+            }
+            Heard::Other => 0,
+        };
+    }
+}
+
+/// `struct epoll_event` from `<sys/epoll.h>`: packed on x86-64 only.
+#[cfg_attr(target_arch = "x86_64", repr(C, packed))]
+#[cfg_attr(not(target_arch = "x86_64"), repr(C))]
+#[derive(Clone, Copy)]
+struct EpollEvent {
+    events: u32,
+    data: u64,
+}
+
+extern "C" {
+    fn epoll_create1(flags: c_int) -> c_int;
+    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut EpollEvent) -> c_int;
+    fn epoll_wait(epfd: c_int, events: *mut EpollEvent, max: c_int, timeout_ms: c_int) -> c_int;
+}
+
+/// An epoll instance: which of many sockets have something to read.
+struct Poller {
+    epoll: OwnedFd,
+}
+
+impl Poller {
+    const CLOEXEC: c_int = 0o2_000_000;
+    const ADD: c_int = 1;
+    const DELETE: c_int = 2;
+    const READABLE: u32 = 0x1;
+
+    fn new() -> io::Result<Poller> {
+        // SAFETY: epoll_create1 takes a flag and returns a new descriptor or -1.
+        let fd = unsafe { epoll_create1(Self::CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just created, is open, and nothing else owns it.
+        let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Poller { epoll })
+    }
+
+    fn control(&self, op: c_int, fd: RawFd, token: u64) -> io::Result<()> {
+        let mut event = EpollEvent {
+            events: Self::READABLE,
+            data: token,
+        };
+        // SAFETY: `event` is a valid epoll_event for the duration of the call;
+        // the kernel only reads it.
+        match unsafe { epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut event) } {
+            -1 => Err(io::Error::last_os_error()),
+            _ => Ok(()),
+        }
+    }
+
+    fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        self.control(Self::ADD, fd, token)
+    }
+
+    fn remove(&self, fd: RawFd) -> io::Result<()> {
+        self.control(Self::DELETE, fd, 0)
+    }
+
+    /// Waits up to `timeout_ms` and returns the tokens of readable sockets
+    /// (those closed or in error too: reading tells which).
+    fn wait<'e>(&self, events: &'e mut [EpollEvent], timeout_ms: c_int) -> io::Result<Tokens<'e>> {
+        let max = c_int::try_from(events.len()).unwrap_or(c_int::MAX);
+        // SAFETY: `events` is an exclusively borrowed array of at least `max`
+        // epoll_event structs, which is all the kernel writes to.
+        let ready =
+            unsafe { epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
+        match usize::try_from(ready) {
+            Ok(ready) => Ok(Tokens(events.get(..ready).unwrap_or_default().iter())),
+            Err(_) => Err(io::Error::last_os_error()),
+        }
+    }
+}
+
+/// The tokens of the events one [`Poller::wait`] returned.
+struct Tokens<'e>(std::slice::Iter<'e, EpollEvent>);
+
+impl Iterator for Tokens<'_> {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        // Copy the field out: a reference into a packed struct is not allowed.
+        self.0.next().map(|event| event.data)
+    }
+}
+
+/// What a reader thread hands back: its clients and their latencies.
+#[derive(Default)]
+struct ReaderResult {
+    clients: Vec<Client>,
+    latencies: Histogram,
+}
+
+/// Two threads reading many non-blocking sockets, each in its own epoll.
 struct Readers {
-    inboxes: Vec<Sender<Client>>,
-    handles: Vec<JoinHandle<Vec<Client>>>,
+    inboxes: Vec<Sender<TcpStream>>,
+    handles: Vec<JoinHandle<ReaderResult>>,
     stop: Arc<AtomicBool>,
     next: usize,
 }
 
+/// One reader per core: enough to keep up, few enough to leave the server room.
+const READER_THREADS: usize = 2;
+
 impl Readers {
-    fn start(threads: usize, epoch: Instant, totals: &Arc<Totals>) -> Readers {
+    fn start(senders: usize, epoch: Instant, totals: &Arc<Totals>) -> Result<Readers, String> {
         let stop = Arc::new(AtomicBool::new(false));
-        let (inboxes, handles) = (0..threads)
-            .map(|_| {
-                let (sender, inbox) = mpsc::channel();
-                let (stop, totals) = (Arc::clone(&stop), Arc::clone(totals));
-                let handle = thread::spawn(move || read_loop(&inbox, &stop, epoch, &totals));
-                (sender, handle)
-            })
-            .unzip();
-        Readers {
-            inboxes,
-            handles,
-            stop,
+        let mut readers = Readers {
+            inboxes: Vec::new(),
+            handles: Vec::new(),
+            stop: Arc::clone(&stop),
             next: 0,
+        };
+        for _ in 0..READER_THREADS {
+            let poller = Poller::new().map_err(|e| format!("epoll: {e}"))?;
+            let (sender, inbox) = mpsc::channel();
+            let (stop, totals) = (Arc::clone(&stop), Arc::clone(totals));
+            let clock = Clock {
+                epoch,
+                totals,
+                latencies: Default::default(),
+            };
+            let handle = thread::Builder::new()
+                .name("bench-reader".into())
+                .spawn(move || read_loop(&poller, &inbox, &stop, senders, clock))
+                .map_err(|e| format!("reader thread: {e}"))?;
+            readers.inboxes.push(sender);
+            readers.handles.push(handle);
         }
+        Ok(readers)
     }
 
-    fn add(&mut self, client: Client) {
-        let _ = self.inboxes[self.next % self.inboxes.len()].send(client);
+    fn add(&mut self, stream: TcpStream) {
+        let _ = self.inboxes[self.next % self.inboxes.len()].send(stream);
         self.next += 1;
     }
 
-    /// Stops the threads and hands back every client with what it received.
-    fn finish(self) -> Vec<Client> {
+    /// Stops the threads and hands back every client with what it received,
+    /// and all latencies.
+    fn finish(mut self) -> ReaderResult {
         self.stop.store(true, Ordering::SeqCst);
-        drop(self.inboxes);
-        self.handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+        let mut all = ReaderResult::default();
+        for handle in std::mem::take(&mut self.handles) {
+            let mut one = handle.join().unwrap_or_default();
+            all.clients.append(&mut one.clients);
+            all.latencies.merge(&one.latencies);
+        }
+        all
     }
 }
 
-/// `struct pollfd` from `<poll.h>`.
-#[repr(C)]
-struct PollFd {
-    fd: i32,
-    events: i16,
-    revents: i16,
-}
-
-const POLLIN: i16 = 0x1;
-
-extern "C" {
-    fn poll(
-        fds: *mut PollFd,
-        nfds: std::ffi::c_ulong,
-        timeout_ms: std::ffi::c_int,
-    ) -> std::ffi::c_int;
-}
-
-/// Waits up to `timeout_ms` for any of `fds` to be readable (or closed).
-fn wait_readable(fds: &mut [PollFd], timeout_ms: i32) -> io::Result<usize> {
-    // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()`
-    // `pollfd` structs for the whole call, exactly what poll(2) reads and writes.
-    let ready = unsafe { poll(fds.as_mut_ptr(), fds.len() as std::ffi::c_ulong, timeout_ms) };
-    match ready {
-        -1 => Err(io::Error::last_os_error()),
-        n => Ok(n as usize),
+impl Drop for Readers {
+    fn drop(&mut self) {
+        // On an early return the threads stop too (within one wait).
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
+
+/// How long a reader sleeps in epoll before looking for new clients.
+const READER_TICK_MS: c_int = 5;
 
 fn read_loop(
-    inbox: &Receiver<Client>,
+    poller: &Poller,
+    inbox: &Receiver<TcpStream>,
     stop: &AtomicBool,
-    epoch: Instant,
-    totals: &Totals,
-) -> Vec<Client> {
-    let mut mine: Vec<Client> = Vec::new();
-    let mut fds: Vec<PollFd> = Vec::new();
+    senders: usize,
+    clock: Clock,
+) -> ReaderResult {
+    // Bound here: the tokens are `Client` indexes, so this can't move.
+    let mut clients: Vec<Client> = Vec::new();
+    let mut events = vec![EpollEvent { events: 0, data: 0 }; 256];
     let mut buf = vec![0u8; 64 * 1024];
     while !stop.load(Ordering::Relaxed) {
-        while let Ok(client) = inbox.try_recv() {
-            let _ = client.stream.set_nonblocking(true);
-            fds.push(PollFd {
-                fd: client.stream.as_raw_fd(),
-                events: POLLIN,
-                revents: 0,
-            });
-            mine.push(client);
-        }
-        if mine.is_empty() {
-            thread::sleep(Duration::from_millis(1));
-            continue;
-        }
-        if wait_readable(&mut fds, 10).is_err() {
-            thread::sleep(Duration::from_millis(1));
-            continue;
-        }
-        for (pollfd, client) in fds.iter_mut().zip(mine.iter_mut()) {
-            if pollfd.revents == 0 {
-                continue;
+        while let Ok(stream) = inbox.try_recv() {
+            let token = clients.len() as u64;
+            if stream.set_nonblocking(true).is_err()
+                || poller.add(stream.as_raw_fd(), token).is_err()
+            {
+                continue; // never heard from: it will count as lost
             }
+            clients.push(Client {
+                stream,
+                partial: Vec::new(),
+                got: Received::new(senders),
+                open: true,
+            });
+        }
+        let Ok(ready) = poller.wait(&mut events, READER_TICK_MS) else {
+            continue; // interrupted by a signal: wait again
+        };
+        for token in ready {
+            let Some(client) = usize::try_from(token).ok().and_then(|i| clients.get_mut(i)) else {
+                continue;
+            };
             match (&client.stream).read(&mut buf) {
-                // Closed: stop polling it (a negative fd is ignored by poll).
-                Ok(0) => pollfd.fd = -1,
-                Err(e) if e.kind() != ErrorKind::WouldBlock => pollfd.fd = -1,
-                Err(_) => {}
-                Ok(n) => {
-                    let mut data = &buf[..n];
-                    while let Some(i) = data.iter().position(|&b| b == b'\n') {
-                        if client.partial.is_empty() {
-                            client.take_line(&data[..i], epoch, totals);
-                        } else {
-                            let mut line = std::mem::take(&mut client.partial);
-                            line.extend_from_slice(&data[..i]);
-                            client.take_line(&line, epoch, totals);
-                        }
-                        data = &data[i + 1..];
-                    }
-                    client.partial.extend_from_slice(data);
-                }
+                Ok(0) => client.open = false,
+                Ok(n) => client.feed(&buf[..n], &clock),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+                Err(_) => client.open = false,
+            }
+            if !client.open {
+                let _ = poller.remove(client.stream.as_raw_fd());
             }
         }
     }
-    mine
+    ReaderResult {
+        clients,
+        latencies: clock.latencies.into_inner(),
+    }
 }
 
-/// `write_all` on a socket that may be non-blocking (it shares its file
+/// Samples the server's VmRSS once a second from its own thread.
+struct RssSampler {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Vec<u64>>,
+}
+
+impl RssSampler {
+    fn start(pid: u32, deadline: Instant) -> RssSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let handle = thread::spawn(move || {
+            let mut samples = Vec::new();
+            let mut next = Instant::now();
+            while !stopped.load(Ordering::Relaxed) && Instant::now() < deadline {
+                if Instant::now() >= next {
+                    samples.extend(proc_status(pid, "VmRSS"));
+                    next += Duration::from_secs(1);
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            samples
+        });
+        RssSampler { stop, handle }
+    }
+
+    fn finish(self) -> Vec<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+/// `write_all` on a socket that is non-blocking (it shares its file
 /// description with a reader's clone), giving up at `deadline`.
 fn send_all(stream: &TcpStream, mut data: &[u8], deadline: Instant) -> io::Result<()> {
     while !data.is_empty() {
@@ -614,7 +1063,7 @@ fn send_all(stream: &TcpStream, mut data: &[u8], deadline: Instant) -> io::Resul
     Ok(())
 }
 
-/// One message line of `size` bytes (at least its header).
+/// Appends one message line of `size` bytes (at least its header) to `out`.
 fn message(seq: u64, sent_us: u64, size: usize, out: &mut Vec<u8>) {
     let start = out.len();
     let _ = write!(out, "MSG {seq}:{sent_us}:");
@@ -634,14 +1083,120 @@ fn wait_until(deadline: Instant, done: impl Fn() -> bool) -> bool {
     true
 }
 
+/// Connects within `patience` and sends `LOGIN name` (the readers read the answer).
+fn connect(addr: SocketAddr, name: &str, patience: Duration) -> Result<TcpStream, String> {
+    let patience = patience.max(Duration::from_millis(1));
+    let mut stream = TcpStream::connect_timeout(&addr, patience)
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(patience));
+    stream
+        .write_all(format!("LOGIN {name}\n").as_bytes())
+        .map_err(|e| format!("login {name}: {e}"))?;
+    Ok(stream)
+}
+
+/// The client that logs in and then never reads (`slow`).
+fn stalled_client(addr: SocketAddr) -> Result<TcpStream, String> {
+    let mut stream = connect(addr, STALLED_NAME, STARTUP_PATIENCE)?;
+    let _ = stream.set_read_timeout(Some(STARTUP_PATIENCE));
+    let mut ok = [0u8; 3];
+    stream
+        .read_exact(&mut ok)
+        .map_err(|e| format!("stalled client: {e}"))?;
+    if &ok != b"OK\n" {
+        return Err("the stalled client was not let in".into());
+    }
+    Ok(stream)
+}
+
+/// How many messages each sender got out, and why sending stopped early
+/// (e.g. the server dropped a sender), if it did.
+struct Sent {
+    per_sender: Vec<u64>,
+    problem: Option<String>,
+}
+
+/// Sends `messages` lines from every sender as fast as the server takes them.
+fn blast(senders: Vec<TcpStream>, options: &Options, epoch: Instant, deadline: Instant) -> Sent {
+    const BATCH: usize = 256;
+    let (messages, size) = (options.messages, options.size);
+    let threads: Vec<_> = senders
+        .into_iter()
+        .map(|stream| {
+            thread::spawn(move || {
+                let mut batch = Vec::with_capacity(BATCH * size);
+                for first in (0..messages).step_by(BATCH) {
+                    batch.clear();
+                    let now = epoch.elapsed().as_micros() as u64;
+                    for seq in first..(first + BATCH).min(messages) {
+                        message(seq as u64, now, size, &mut batch);
+                    }
+                    if let Err(e) = send_all(&stream, &batch, deadline) {
+                        return (first as u64, Some(format!("sending: {e}")));
+                    }
+                }
+                (messages as u64, None)
+            })
+        })
+        .collect();
+    let mut sent = Sent {
+        per_sender: Vec::new(),
+        problem: None,
+    };
+    for thread in threads {
+        let (count, problem) = thread
+            .join()
+            .unwrap_or((0, Some("a sender panicked".into())));
+        sent.per_sender.push(count);
+        sent.problem = sent.problem.or(problem);
+    }
+    sent
+}
+
+/// Sends at `options.rate` for `options.duration`, on schedule (a late
+/// message does not push back the ones after it).
+fn pace(stream: &TcpStream, options: &Options, epoch: Instant, deadline: Instant) -> Sent {
+    let start = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / options.rate);
+    let mut sent = 0u64;
+    let mut line = Vec::new();
+    let mut problem = None;
+    while start.elapsed() < options.duration && Instant::now() < deadline {
+        let due = start + interval.mul_f64(sent as f64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            thread::sleep(wait);
+        }
+        line.clear();
+        let now = epoch.elapsed().as_micros() as u64;
+        message(sent, now, options.size, &mut line);
+        if let Err(e) = send_all(stream, &line, deadline) {
+            problem = Some(format!("sending: {e} after {sent} messages"));
+            break;
+        }
+        sent += 1;
+    }
+    Sent {
+        per_sender: vec![sent],
+        problem,
+    }
+}
+
+/// After the last message, how long receivers get to catch up.
+const GRACE: Duration = Duration::from_secs(10);
+
 /// Runs one workload and reports what it measured.
 pub fn run(options: &Options) -> Result<Report, String> {
     let deadline = Instant::now() + options.timeout;
-    let server = Server::start(&options.target, options.clients)?;
+    let server = ServerProcess::start(&options.target, options.clients)?;
     let epoch = Instant::now();
     let totals = Arc::new(Totals::default());
-    let threads = if options.clients >= 1000 { 4 } else { 2 };
-    let mut readers = Readers::start(threads, epoch, &totals);
+    let senders = match options.workload {
+        Workload::Connect => 0,
+        Workload::Fanout => options.senders,
+        Workload::Latency | Workload::Slow => 1,
+    };
+    let mut readers = Readers::start(senders, epoch, &totals)?;
     let mut report = Report {
         workload: options.workload.name(),
         clients: options.clients,
@@ -649,174 +1204,103 @@ pub fn run(options: &Options) -> Result<Report, String> {
         ..Report::default()
     };
 
-    let stalled = if options.workload == Workload::Slow {
-        let mut stalled = connect(server.addr, "stalled")?;
-        let mut ok = [0u8; 3];
-        stalled
-            .read_exact(&mut ok)
-            .map_err(|e| format!("stalled client: {e}"))?;
-        Some(stalled) // and never read again
-    } else {
-        None
+    let stalled = match options.workload {
+        Workload::Slow => Some(stalled_client(server.addr)?), // and never read again
+        _ => None,
     };
 
     // Log everybody in; the `connect` workload measures exactly this.
     let started = Instant::now();
     let mut writers = Vec::new();
     for i in 0..options.clients {
-        let stream = connect(server.addr, &format!("b{i}"))?;
-        if i < options.senders.max(1) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("out of time after logging in {i} clients"));
+        }
+        let stream = connect(server.addr, &format!("b{i}"), left.min(STARTUP_PATIENCE))?;
+        if i < senders {
             writers.push(stream.try_clone().map_err(|e| e.to_string())?);
         }
-        readers.add(Client {
-            stream,
-            partial: Vec::new(),
-            got: Received::default(),
-        });
+        readers.add(stream);
     }
     let settled = wait_until(deadline, || {
-        let answered = totals.oks.load(Ordering::Relaxed) + totals.refused.load(Ordering::Relaxed);
-        let served = totals.oks.load(Ordering::Relaxed);
-        answered == options.clients as u64
-            && totals.joins.load(Ordering::Relaxed) == served * served.saturating_sub(1) / 2
+        let oks = totals.oks.load(Ordering::Relaxed);
+        oks + totals.refused.load(Ordering::Relaxed) == options.clients as u64
+            && totals.joins.load(Ordering::Relaxed) == oks * oks.saturating_sub(1) / 2
     });
-    let mut peak = server.status("VmRSS");
 
-    let complete = match options.workload {
-        Workload::Connect => {
-            report.seconds = started.elapsed().as_secs_f64();
-            report.deliveries = totals.joins.load(Ordering::Relaxed);
-            settled
-        }
-        Workload::Fanout => {
-            let expected = (options.clients * options.senders * options.messages) as u64;
-            let start = Instant::now();
-            let senders: Vec<_> = writers
-                .into_iter()
-                .take(options.senders)
-                .map(|stream| {
-                    let (messages, size) = (options.messages, options.size);
-                    thread::spawn(move || {
-                        let mut batch = Vec::with_capacity(256 * size);
-                        for chunk_start in (0..messages).step_by(256) {
-                            batch.clear();
-                            let now = epoch.elapsed().as_micros() as u64;
-                            for seq in chunk_start..(chunk_start + 256).min(messages) {
-                                message(seq as u64, now, size, &mut batch);
-                            }
-                            send_all(&stream, &batch, deadline)?;
-                        }
-                        Ok::<(), io::Error>(())
-                    })
-                })
-                .collect();
-            let done =
-                settled && wait_until(deadline, || totals.msgs.load(Ordering::Relaxed) >= expected);
-            report.seconds = start.elapsed().as_secs_f64();
-            for sender in senders {
-                sender
-                    .join()
-                    .map_err(|_| "a sender panicked".to_string())?
-                    .map_err(|e| format!("sending: {e}"))?;
-            }
-            peak = peak.max(server.status("VmRSS"));
-            done
-        }
+    let sampler = server.pid.map(|pid| RssSampler::start(pid, deadline));
+    let start = Instant::now();
+    let sent = match options.workload {
+        Workload::Connect => Sent {
+            per_sender: Vec::new(),
+            problem: None,
+        },
+        Workload::Fanout => blast(writers, options, epoch, deadline),
         Workload::Latency | Workload::Slow => {
-            let stream = writers.swap_remove(0);
-            let start = Instant::now();
-            let interval = Duration::from_secs_f64(1.0 / options.rate.max(0.001));
-            let mut sent = 0u64;
-            let mut line = Vec::new();
-            let mut next_sample = Instant::now();
-            while start.elapsed() < options.duration && Instant::now() < deadline {
-                let due = start + interval.mul_f64(sent as f64);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    thread::sleep(wait);
-                }
-                line.clear();
-                message(
-                    sent,
-                    epoch.elapsed().as_micros() as u64,
-                    options.size,
-                    &mut line,
-                );
-                send_all(&stream, &line, deadline).map_err(|e| format!("sending: {e}"))?;
-                sent += 1;
-                if Instant::now() >= next_sample {
-                    peak = peak.max(server.status("VmRSS"));
-                    next_sample += Duration::from_millis(100);
-                }
-            }
-            let expected = options.clients as u64 * sent;
-            let grace = (Instant::now() + Duration::from_secs(10)).min(deadline);
-            let done = settled
-                && wait_until(grace, || {
-                    totals.msgs.load(Ordering::Relaxed) >= expected
-                        && (stalled.is_none()
-                            || totals.stalled_leaves.load(Ordering::Relaxed)
-                                >= options.clients as u64)
-                });
-            report.seconds = start.elapsed().as_secs_f64();
-            done
+            let stream = writers.first().ok_or("no sender")?;
+            pace(stream, options, epoch, deadline)
         }
     };
-    drop(stalled);
+    report.problem = sent.problem;
+    let sent_per_sender = sent.per_sender;
+    report.sent = sent_per_sender.iter().sum();
+    let expected = options.clients as u64 * report.sent;
+    let grace = match options.workload {
+        Workload::Fanout => deadline,
+        _ => (Instant::now() + GRACE).min(deadline),
+    };
+    // Waiting for the stalled client's departure too, if it is coming.
+    wait_until(grace, || {
+        totals.msgs.load(Ordering::Relaxed) >= expected
+            && (stalled.is_none()
+                || totals.stalled_leaves.load(Ordering::Relaxed) >= options.clients as u64)
+    });
+    report.seconds = match options.workload {
+        Workload::Connect => started.elapsed().as_secs_f64(),
+        _ => start.elapsed().as_secs_f64(),
+    };
+    if !settled {
+        report.problem = Some("not every login settled before the timeout".into());
+    }
+    report.complete = report.problem.is_none() && totals.msgs.load(Ordering::Relaxed) >= expected;
+    report.rss_kb_timeline = sampler.map(RssSampler::finish).unwrap_or_default();
 
-    let clients = readers.finish();
-    report.complete = complete;
+    let received = readers.finish();
     report.refused = totals.refused.load(Ordering::Relaxed) as usize;
+    report.dropped = totals.dropped.load(Ordering::Relaxed);
     report.rss_kb_end = server.status("VmRSS");
-    report.rss_kb_peak = peak.max(report.rss_kb_end);
+    report.rss_kb_peak = server.status("VmHWM");
     report.threads = server.status("Threads");
-    if options.workload != Workload::Connect {
-        report.deliveries = clients.iter().map(|c| c.got.msgs).sum();
-        report.duplicates = clients.iter().map(|c| c.got.duplicates).sum();
-        // Whatever a receiver is still missing at the end is lost too.
-        let sent_per_sender: Vec<u64> =
-            clients
-                .iter()
-                .map(|c| c.got.next_seq.clone())
-                .fold(Vec::new(), |mut most, seqs| {
-                    most.resize(most.len().max(seqs.len()), 0);
-                    for (m, s) in most.iter_mut().zip(seqs) {
-                        *m = (*m).max(s);
-                    }
-                    most
-                });
-        report.lost = clients
-            .iter()
-            .map(|c| {
-                let behind: u64 = sent_per_sender
-                    .iter()
-                    .enumerate()
-                    .map(|(i, most)| most - c.got.next_seq.get(i).copied().unwrap_or(0))
-                    .sum();
-                c.got.lost + behind
-            })
-            .sum();
-        let first_order = clients.first().map(|c| c.got.order);
-        report.same_order = clients.iter().all(|c| Some(c.got.order) == first_order);
-        let mut samples: Vec<u32> = clients.into_iter().flat_map(|c| c.got.latencies).collect();
-        report.latency = Percentiles::of(&mut samples);
-    } else {
-        report.same_order = true;
+    let got = || received.clients.iter().map(|c| &c.got);
+    match options.workload {
+        Workload::Connect => {
+            report.deliveries = totals.joins.load(Ordering::Relaxed);
+            report.same_order = true;
+        }
+        _ => {
+            report.deliveries = got().map(|g| g.msgs).sum();
+            report.duplicates = got().map(|g| g.duplicates).sum();
+            report.lost = got().map(|g| g.lost_given(&sent_per_sender)).sum();
+            // Clients that never made it to a reader lost everything.
+            let unread = options.clients.saturating_sub(received.clients.len()) as u64;
+            report.lost += unread * report.sent;
+            let first = got().next().map(|g| g.order);
+            report.same_order = got().all(|g| Some(g.order) == first);
+            report.latency = received.latencies.percentiles();
+        }
     }
-    if options.workload == Workload::Slow {
-        report.stalled_dropped = Some(totals.stalled_leaves.load(Ordering::Relaxed) > 0);
+    if stalled.is_some() {
+        let left_at = totals.stalled_left_at.load(Ordering::Relaxed);
+        report.stalled_dropped = Some(left_at > 0);
+        let send_start = start.duration_since(epoch).as_micros() as u64;
+        report.stalled_dropped_after =
+            (left_at > 0).then(|| left_at.saturating_sub(send_start) as f64 / 1e6);
     }
+    // Stop the server before the clients go, so it does not spend the end of
+    // the run announcing thousands of departures.
+    drop(server);
     Ok(report)
-}
-
-/// Connects and sends `LOGIN name` (the answer is read by the readers).
-fn connect(addr: SocketAddr, name: &str) -> Result<TcpStream, String> {
-    let mut stream =
-        TcpStream::connect(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    stream
-        .write_all(format!("LOGIN {name}\n").as_bytes())
-        .map_err(|e| format!("login {name}: {e}"))?;
-    Ok(stream)
 }
 
 #[cfg(test)]
@@ -824,19 +1308,69 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentiles() {
-        let mut samples: Vec<u32> = (1..=1000).rev().collect();
-        let p = Percentiles::of(&mut samples).unwrap();
-        assert_eq!((p.p50, p.p99, p.p999, p.max), (501, 990, 999, 1000));
-        assert_eq!(Percentiles::of(&mut []), None);
+    fn histogram_is_exact_below_a_millisecond() {
+        let mut h = Histogram::new();
+        for v in (1..=1000).rev() {
+            h.record(v);
+        }
+        let p = h.percentiles().unwrap();
+        assert_eq!((p.p50, p.p99, p.p999, p.max), (500, 990, 999, 1000));
+        assert_eq!(Histogram::new().percentiles(), None);
+    }
+
+    #[test]
+    fn histogram_is_within_a_fifth_of_a_percent_above() {
+        for v in [1024, 1500, 2047, 2048, 99_999, 12_345_678, 1 << 39] {
+            let low = Histogram::lowest(Histogram::bucket(v));
+            assert!(low <= v && v - low <= v / 500, "{v} -> {low}");
+        }
+        for b in 0..Histogram::bucket(Histogram::CEILING) {
+            assert_eq!(Histogram::bucket(Histogram::lowest(b)), b);
+        }
+        let mut h = Histogram::new();
+        h.record(5_000_000);
+        h.record(u64::MAX);
+        assert_eq!(h.percentiles().unwrap().max, Histogram::CEILING);
+    }
+
+    #[test]
+    fn histograms_merge() {
+        let (mut a, mut b) = (Histogram::new(), Histogram::new());
+        (0..99).for_each(|_| a.record(10));
+        b.record(20_000);
+        a.merge(&b);
+        let p = a.percentiles().unwrap();
+        assert_eq!((p.p50, p.p99, p.max), (10, 10, 20_000));
+        assert!(p.p999 > 19_950 && p.p999 <= 20_000);
     }
 
     #[test]
     fn status_fields() {
-        let status = "Name:\tchat-server\nVmRSS:\t   45228 kB\nThreads:\t4002\n";
+        let status =
+            "Name:\tchat-server\nVmHWM:\t   50000 kB\nVmRSS:\t   45228 kB\nThreads:\t4002\n";
         assert_eq!(parse_status_field(status, "VmRSS"), Some(45228));
+        assert_eq!(parse_status_field(status, "VmHWM"), Some(50000));
         assert_eq!(parse_status_field(status, "Threads"), Some(4002));
-        assert_eq!(parse_status_field(status, "VmHWM"), None);
+        assert_eq!(parse_status_field(status, "VmSwap"), None);
+        assert_eq!(parse_status_field("VmRSS:\tlots kB\n", "VmRSS"), None);
+    }
+
+    #[test]
+    fn the_server_log_says_where_it_listens() {
+        let line = "2026-11-23T00:00:00Z listening on 127.0.0.1:4321 (line protocol)\n";
+        assert_eq!(
+            listening_addr(line),
+            Some("127.0.0.1:4321".parse().unwrap())
+        );
+        assert_eq!(
+            listening_addr("listening on [::1]:80\n"),
+            Some("[::1]:80".parse().unwrap())
+        );
+        assert_eq!(
+            listening_addr("... listening on 127.0.0.1:8080 (web page)\n"),
+            None
+        );
+        assert_eq!(listening_addr("note: something else\n"), None);
     }
 
     #[test]
@@ -844,46 +1378,160 @@ mod tests {
         let mut out = Vec::new();
         message(42, 123_456, 64, &mut out);
         assert_eq!(out.len(), 64);
-        assert!(out.starts_with(b"MSG 42:123456:x"));
-        let mut client = Client {
-            stream: TcpStream::connect(
-                std::net::TcpListener::bind("127.0.0.1:0")
-                    .unwrap()
-                    .local_addr()
-                    .unwrap(),
-            )
-            .unwrap(),
-            partial: Vec::new(),
-            got: Received::default(),
-        };
-        let totals = Totals::default();
-        let epoch = Instant::now();
-        for seq in [0, 1, 1, 3] {
-            let line = format!("MSG b2 {seq}:0:xx");
-            client.take_line(line.as_bytes(), epoch, &totals);
+        assert!(out.starts_with(b"MSG 42:123456:x") && out.ends_with(b"x\n"));
+        message(7, 1, 1, &mut out);
+        assert_eq!(&out[64..], b"MSG 7:1:x\n", "never shorter than the header");
+
+        let mut got = Received::new(3);
+        let line = [b"MSG b2 ", &out[4..63]].concat();
+        assert_eq!(
+            got.take_line(&line, 123_500),
+            Heard::Message { latency: 44 }
+        );
+        assert_eq!(got.next_seq, [0, 0, 43]);
+    }
+
+    #[test]
+    fn loss_duplicates_and_order() {
+        let mut got = Received::new(2);
+        for (sender, seq) in [(0, 0), (1, 0), (0, 1), (0, 1), (0, 3), (1, 1)] {
+            got.take_line(format!("MSG b{sender} {seq}:0:xx").as_bytes(), 5);
         }
-        assert_eq!(client.got.msgs, 4);
-        assert_eq!(client.got.duplicates, 1);
-        assert_eq!(client.got.lost, 1);
-        assert_eq!(totals.msgs.load(Ordering::Relaxed), 4);
+        assert_eq!((got.msgs, got.duplicates, got.lost), (6, 1, 1));
+        assert_eq!(
+            got.lost_given(&[6, 2]),
+            1 + 2,
+            "seq 4 and 5 of b0 never came"
+        );
+
+        let order = |pairs: &[(u8, u8)]| {
+            let mut got = Received::new(2);
+            for (sender, seq) in pairs {
+                got.take_line(format!("MSG b{sender} {seq}:0:x").as_bytes(), 0);
+            }
+            got.order
+        };
+        assert_eq!(order(&[(0, 0), (1, 0)]), order(&[(0, 0), (1, 0)]));
+        assert_ne!(order(&[(0, 0), (1, 0)]), order(&[(1, 0), (0, 0)]));
+    }
+
+    #[test]
+    fn other_lines() {
+        let mut got = Received::new(1);
+        assert_eq!(got.take_line(b"BYE server-full", 0), Heard::Refused);
+        assert_eq!(got.take_line(b"OK\r", 0), Heard::LoggedIn);
+        assert_eq!(
+            got.take_line(b"BYE too-slow", 0),
+            Heard::Dropped,
+            "after OK: not refused"
+        );
+        assert_eq!(got.take_line(b"INFO b7 connected", 0), Heard::Joined);
+        assert_eq!(
+            got.take_line(b"INFO stalled disconnected", 0),
+            Heard::StalledLeft
+        );
+        assert_eq!(got.take_line(b"INFO b7 disconnected", 0), Heard::Other);
+        // Not ours, or garbled: ignored, never a panic.
+        for line in [
+            &b"MSG b9 1:2:x"[..],
+            b"MSG b0 1:x",
+            b"MSG b0 99999999999999999999:1:x",
+            b"MSG bob hello",
+            b"MSG b",
+            b"",
+            b"\xff\xfe",
+        ] {
+            assert_eq!(got.take_line(line, 0), Heard::Other, "{line:?}");
+        }
+        assert_eq!(got.msgs, 0);
+    }
+
+    #[test]
+    fn lines_split_across_reads() {
+        let totals = Arc::new(Totals::default());
+        let clock = Clock {
+            epoch: Instant::now(),
+            totals: Arc::clone(&totals),
+            latencies: Default::default(),
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = Client {
+            stream: TcpStream::connect(listener.local_addr().unwrap()).unwrap(),
+            partial: Vec::new(),
+            got: Received::new(1),
+            open: true,
+        };
+        for chunk in [
+            &b"O"[..],
+            b"K\nMSG b0 0:0:x",
+            b"x\nMSG b0 1:0:xx\nINFO b3 conn",
+            b"ected\n",
+        ] {
+            client.feed(chunk, &clock);
+        }
+        assert_eq!(client.got.msgs, 2);
+        assert_eq!(totals.oks.load(Ordering::Relaxed), 1);
+        assert_eq!(totals.joins.load(Ordering::Relaxed), 1);
+        assert_eq!(clock.latencies.borrow().samples, 2);
+        client.feed(&vec![b'x'; MAX_LINE + 1], &clock);
+        assert!(client.partial.is_empty(), "an endless line is not kept");
+    }
+
+    #[test]
+    fn rss_flat_or_growing() {
+        let report = |timeline: &[u64]| Report {
+            rss_kb_timeline: timeline.to_vec(),
+            ..Report::default()
+        };
+        assert_eq!(report(&[1, 2, 3]).rss_flat(), None);
+        assert_eq!(
+            report(&[10_000, 12_000, 11_500, 11_900]).rss_flat(),
+            Some(true)
+        );
+        assert_eq!(
+            report(&[10_000, 20_000, 30_000, 40_000]).rss_flat(),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(
+            json_string("a \"b\" \\ c\n\u{1}é"),
+            r#""a \"b\" \\ c\u000a\u0001é""#
+        );
     }
 
     #[test]
     fn json_is_one_line() {
         let report = Report {
-            workload: "fanout",
+            workload: "slow",
+            clients: 4,
             latency: Some(Percentiles {
                 p50: 1,
                 p99: 2,
                 p999: 3,
                 max: 4,
             }),
+            rss_kb_start: Some(1000),
+            rss_kb_end: Some(1400),
+            rss_kb_timeline: vec![1, 2],
+            stalled_dropped: Some(true),
+            stalled_dropped_after: Some(1.5),
             ..Report::default()
         };
         let json = report.json();
         assert!(!json.contains('\n'));
-        assert!(json.starts_with("{\"workload\":\"fanout\""));
+        assert!(json.starts_with("{\"workload\":\"slow\",\"clients\":4,"));
         assert!(json.contains("\"latency\":{\"p50_us\":1,\"p99_us\":2,\"p999_us\":3,\"max_us\":4}"));
-        assert!(json.ends_with("\"stalled_dropped\":null}"));
+        assert!(json.contains("\"rss_kb_timeline\":[1,2],\"rss_flat\":null,"));
+        assert!(json.contains("\"rss_kib_per_client\":100.0,"));
+        assert!(json.ends_with("\"stalled_dropped_after\":1.500,\"problem\":null}"));
+        assert_eq!(json.matches('{').count(), json.matches('}').count());
+        let table = report.table();
+        assert!(
+            table.contains("stalled dropped      yes after 1.50 s"),
+            "{table}"
+        );
     }
 }

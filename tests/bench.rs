@@ -1,6 +1,8 @@
 //! `chat-bench` cannot rot: each workload runs at a tiny size against a server
-//! it spawns itself, and must report that nothing was lost. Speed is never
-//! asserted here; the figures belong in README's Performance section.
+//! it spawns itself, and must report that nothing was lost, nobody but the
+//! stalled client was dropped, and (for `slow`) that the stalled client was.
+//! Speed is never asserted here; the figures belong in README's Performance
+//! section.
 
 use std::process::Command;
 
@@ -28,6 +30,8 @@ fn assert_clean(json: &str) {
         "\"complete\":true",
         "\"refused\":0",
         "\"lost\":0",
+        "\"dropped\":0",
+        "\"problem\":null",
         "\"duplicates\":0",
         "\"same_order\":true",
     ] {
@@ -77,21 +81,25 @@ fn latency() {
 
 #[test]
 fn slow_consumer_is_dropped() {
+    // 4 MB/s: enough to fill the stalled client's socket buffers and its
+    // 256 KiB backlog in about a second, while the readers' writer threads
+    // have 64 ms of slack before their own backlog would overflow.
     let json = run(&[
         "slow",
         "--clients",
         "5",
         "--rate",
-        "4000",
+        "1000",
         "--size",
-        "1024",
+        "4000",
         "--duration",
-        "2",
+        "2.5",
         "--max-backlog",
-        "65536",
+        "262144",
     ]);
     assert_clean(&json);
     assert!(json.contains("\"stalled_dropped\":true"), "{json}");
+    assert!(!json.contains("\"stalled_dropped_after\":null"), "{json}");
 }
 
 #[test]
@@ -101,6 +109,9 @@ fn bad_usage_exits_2() {
         &[],
         &["fanout", "--clients", "x"],
         &["fanout", "--addr", "192.0.2.1:4000"],
+        &["latency", "--duration", "-1"],
+        &["slow", "--rate", "0"],
+        &["fanout", "--senders", "0"],
     ] {
         let out = Command::new(BENCH).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -16,13 +16,14 @@ Measures a chat server on loopback. Workloads (defaults in brackets):
   slow      like latency, plus one client that never reads [100 clients, 2000 msg/s, 256 B, 30 s]
 
 options:
-  --spawn              start chat-server (next to this program) on a free port (default)
+  --spawn              start chat-server (next to this program) on a free port (default);
+                       it is killed when the run ends, however it ends
   --addr HOST:PORT     use a running server instead (loopback only)
   --pid PID            its process id, to report memory and threads
   --max-backlog BYTES  with --spawn: the server's --max-backlog
   --clients N  --senders N  --messages N  --rate MSGS_PER_SEC  --size BYTES
   --duration SECS      how long the paced sender runs (latency, slow)
-  --timeout SECS       the whole run stops after this long (default 120)
+  --timeout SECS       the whole run stops after this long, finished or not (default 120)
   --json               one JSON line instead of a table
   -h, --help           show this help
 ";
@@ -80,8 +81,8 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, CliError
             "--messages" => options.messages = args.value(&flag)?,
             "--rate" => options.rate = args.value(&flag)?,
             "--size" => options.size = args.value(&flag)?,
-            "--duration" => options.duration = Duration::from_secs_f64(args.value(&flag)?),
-            "--timeout" => options.timeout = Duration::from_secs_f64(args.value(&flag)?),
+            "--duration" => options.duration = seconds(&mut args, &flag)?,
+            "--timeout" => options.timeout = seconds(&mut args, &flag)?,
             "--json" => options.json = true,
             other => return Err(CliError::unknown(other)),
         }
@@ -93,10 +94,24 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, CliError
         Some(addr) => Target::Attach { addr, pid },
         None => Target::Spawn { max_backlog },
     };
-    if options.clients == 0 || options.senders > options.clients {
+    if options.clients == 0 || options.senders == 0 || options.senders > options.clients {
         return Err(CliError(
-            "need at least one client, and no more senders than clients".into(),
+            "need at least one client and one sender, and no more senders than clients".into(),
         ));
     }
+    let paced = matches!(workload, Workload::Latency | Workload::Slow);
+    if paced && !(options.rate.is_finite() && options.rate > 0.0) {
+        return Err(CliError("--rate must be a positive number".into()));
+    }
     Ok(Some(options))
+}
+
+/// A number of seconds, fractions allowed.
+fn seconds(args: &mut Args, flag: &str) -> Result<Duration, CliError> {
+    let secs: f64 = args.value(flag)?;
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        CliError(format!(
+            "invalid number of seconds '{secs}' for option '{flag}'"
+        ))
+    })
 }
