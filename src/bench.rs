@@ -269,6 +269,10 @@ pub struct Report {
     pub rss_kb_timeline: Vec<u64>,
     /// Server threads at the end, every client still connected.
     pub threads: Option<u64>,
+    /// CPU time (user + system, all threads) the server and this generator
+    /// used over `seconds`: who the two shared cores went to.
+    pub server_cpu: Option<f64>,
+    pub bench_cpu: Option<f64>,
     /// `slow` only: whether the stalled client was dropped, and when (seconds
     /// after the first message).
     pub stalled_dropped: Option<bool>,
@@ -371,6 +375,15 @@ impl Report {
         if let Some(t) = self.threads {
             row("server threads", t.to_string());
         }
+        if let (Some(server), Some(bench)) = (self.server_cpu, self.bench_cpu) {
+            row(
+                "CPU seconds",
+                format!(
+                    "server {server:.2}  bench {bench:.2}  (over {:.2} s)",
+                    self.seconds
+                ),
+            );
+        }
         if let Some(dropped) = self.stalled_dropped {
             let after = self
                 .stalled_dropped_after
@@ -395,7 +408,8 @@ impl Report {
              \"sent\":{},\"deliveries\":{},\"deliveries_per_sec\":{:.0},\"lost\":{},\
              \"dropped\":{},\"duplicates\":{},\"same_order\":{},\"latency\":{},\"rss_kb_start\":{},\
              \"rss_kb_peak\":{},\"rss_kb_end\":{},\"rss_kb_timeline\":[{}],\"rss_flat\":{},\
-             \"rss_kib_per_client\":{},\"threads\":{},\"stalled_dropped\":{},\
+             \"rss_kib_per_client\":{},\"threads\":{},\"server_cpu_s\":{},\"bench_cpu_s\":{},\
+             \"stalled_dropped\":{},\
              \"stalled_dropped_after\":{},\"problem\":{}}}",
             self.workload,
             self.clients,
@@ -418,13 +432,19 @@ impl Report {
             self.rss_kib_per_client()
                 .map_or("null".to_string(), |k| format!("{k:.1}")),
             opt(self.threads),
+            seconds(self.server_cpu),
+            seconds(self.bench_cpu),
             self.stalled_dropped
                 .map_or("null".to_string(), |d| d.to_string()),
-            self.stalled_dropped_after
-                .map_or("null".to_string(), |s| format!("{s:.3}")),
+            seconds(self.stalled_dropped_after),
             self.problem.as_deref().map_or("null".to_string(), json_string),
         )
     }
+}
+
+/// Seconds with millisecond precision, or `null`.
+fn seconds(value: Option<f64>) -> String {
+    value.map_or("null".to_string(), |s| format!("{s:.3}"))
 }
 
 /// `text` as a JSON string literal.
@@ -456,6 +476,24 @@ fn yes_no(b: bool) -> &'static str {
 pub fn proc_status(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     parse_status_field(&status, field)
+}
+
+/// CPU seconds (user + system, all threads) a process has used so far;
+/// `process` is a PID or `self`.
+fn cpu_seconds(process: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).ok()?;
+    // Linux reports these in USER_HZ, which is 100 on every architecture.
+    Some(parse_stat_cpu_ticks(&stat)? as f64 / 100.0)
+}
+
+/// utime + stime from `/proc/PID/stat`: fields 14 and 15, counted after the
+/// command name, which is in parentheses and may itself hold spaces or `)`.
+fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
 }
 
 fn parse_status_field(status: &str, field: &str) -> Option<u64> {
@@ -1211,6 +1249,8 @@ pub fn run(options: &Options) -> Result<Report, String> {
 
     // Log everybody in; the `connect` workload measures exactly this.
     let started = Instant::now();
+    let server_cpu_at_login = server.pid.and_then(|pid| cpu_seconds(&pid.to_string()));
+    let bench_cpu_at_login = cpu_seconds("self");
     let mut writers = Vec::new();
     for i in 0..options.clients {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -1229,8 +1269,21 @@ pub fn run(options: &Options) -> Result<Report, String> {
             && totals.joins.load(Ordering::Relaxed) == oks * oks.saturating_sub(1) / 2
     });
 
-    let sampler = server.pid.map(|pid| RssSampler::start(pid, deadline));
+    // Memory over time only means something while messages flow steadily.
+    let sampler = match options.workload {
+        Workload::Latency | Workload::Slow => {
+            server.pid.map(|pid| RssSampler::start(pid, deadline))
+        }
+        Workload::Connect | Workload::Fanout => None,
+    };
     let start = Instant::now();
+    let (server_cpu_at_start, bench_cpu_at_start) = match options.workload {
+        Workload::Connect => (server_cpu_at_login, bench_cpu_at_login),
+        _ => (
+            server.pid.and_then(|pid| cpu_seconds(&pid.to_string())),
+            cpu_seconds("self"),
+        ),
+    };
     let sent = match options.workload {
         Workload::Connect => Sent {
             per_sender: Vec::new(),
@@ -1264,6 +1317,12 @@ pub fn run(options: &Options) -> Result<Report, String> {
         report.problem = Some("not every login settled before the timeout".into());
     }
     report.complete = report.problem.is_none() && totals.msgs.load(Ordering::Relaxed) >= expected;
+    let used = |at_start: Option<f64>, now: Option<f64>| Some(now? - at_start?);
+    report.server_cpu = used(
+        server_cpu_at_start,
+        server.pid.and_then(|pid| cpu_seconds(&pid.to_string())),
+    );
+    report.bench_cpu = used(bench_cpu_at_start, cpu_seconds("self"));
     report.rss_kb_timeline = sampler.map(RssSampler::finish).unwrap_or_default();
 
     let received = readers.finish();
@@ -1353,6 +1412,15 @@ mod tests {
         assert_eq!(parse_status_field(status, "Threads"), Some(4002));
         assert_eq!(parse_status_field(status, "VmSwap"), None);
         assert_eq!(parse_status_field("VmRSS:\tlots kB\n", "VmRSS"), None);
+    }
+
+    #[test]
+    fn cpu_ticks_from_proc_stat() {
+        let stat = "4242 (chat (x) server) S 1 4242 1 0 -1 4194560 500 0 0 0 \
+                    150 25 0 0 20 0 2002 0 123 1234567 890 18446744073709551615\n";
+        assert_eq!(parse_stat_cpu_ticks(stat), Some(175));
+        assert_eq!(parse_stat_cpu_ticks("4242 (short) S 1 2"), None);
+        assert!(cpu_seconds("self").is_some());
     }
 
     #[test]
