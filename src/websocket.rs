@@ -264,7 +264,7 @@ impl<R: Read> MessageReader<R> {
 
     /// The next message or event. After [`Event::Close`], [`Event::Violation`]
     /// or [`Event::Ended`] the connection is over and the caller stops reading.
-    pub fn next(&mut self) -> io::Result<Event<'_>> {
+    pub fn read_next(&mut self) -> io::Result<Event<'_>> {
         if std::mem::take(&mut self.returned_message) {
             self.message.clear();
             if self.message.capacity() > KEEP_MESSAGE_BYTES {
@@ -449,7 +449,7 @@ mod tests {
         let mut reader = MessageReader::new(input, max_message);
         let mut seen = Vec::new();
         for _ in 0..100 {
-            let event = reader.next().expect("in-memory reads do not fail");
+            let event = reader.read_next().expect("in-memory reads do not fail");
             let over = matches!(event, Event::Close(_) | Event::Violation(_) | Event::Ended);
             seen.push(format!("{event:?}"));
             if over {
@@ -504,11 +504,17 @@ mod tests {
     #[test]
     fn round_trips_every_length_encoding() {
         for len in [0, 1, 125, 126, 127, 4095, 65535, 65536, 70_000] {
-            let payload: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            let payload: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
             let input = text(&payload);
             let mut reader = MessageReader::new(&input[..], 70_000);
-            assert_eq!(reader.next().unwrap(), Event::Text(&payload), "{len} bytes");
-            assert_eq!(reader.next().unwrap(), Event::Ended);
+            assert_eq!(
+                reader.read_next().unwrap(),
+                Event::Text(&payload),
+                "{len} bytes"
+            );
+            assert_eq!(reader.read_next().unwrap(), Event::Ended);
         }
     }
 
@@ -589,23 +595,38 @@ mod tests {
     fn new_message_inside_a_fragmented_one_is_a_protocol_error() {
         let mut input = client_frame(false, Opcode::Text, b"MSG a");
         input.extend(text("MSG b"));
-        assert_eq!(last_event(&input, 100), format!("Violation({PROTOCOL_ERROR})"));
+        assert_eq!(
+            last_event(&input, 100),
+            format!("Violation({PROTOCOL_ERROR})")
+        );
     }
 
     #[test]
     fn binary_is_unsupported() {
         let input = client_frame(true, Opcode::Binary, b"\x00\x01");
-        assert_eq!(last_event(&input, 100), format!("Violation({UNSUPPORTED_DATA})"));
+        assert_eq!(
+            last_event(&input, 100),
+            format!("Violation({UNSUPPORTED_DATA})")
+        );
     }
 
     #[test]
     fn invalid_utf8_is_invalid_payload() {
         let input = client_frame(true, Opcode::Text, b"MSG \xff");
-        assert_eq!(last_event(&input, 100), format!("Violation({INVALID_PAYLOAD})"));
+        assert_eq!(
+            last_event(&input, 100),
+            format!("Violation({INVALID_PAYLOAD})")
+        );
         let truncated = client_frame(true, Opcode::Text, &"é".as_bytes()[..1]);
-        assert_eq!(last_event(&truncated, 100), format!("Violation({INVALID_PAYLOAD})"));
+        assert_eq!(
+            last_event(&truncated, 100),
+            format!("Violation({INVALID_PAYLOAD})")
+        );
         let bad_reason = client_frame(true, Opcode::Close, b"\x03\xe8\xc3");
-        assert_eq!(last_event(&bad_reason, 100), format!("Violation({INVALID_PAYLOAD})"));
+        assert_eq!(
+            last_event(&bad_reason, 100),
+            format!("Violation({INVALID_PAYLOAD})")
+        );
     }
 
     #[test]
@@ -623,7 +644,7 @@ mod tests {
         huge.extend_from_slice(&MASK);
         assert_eq!(last_event(&huge, 4096), too_big);
         let mut reader = MessageReader::new(&huge[..], 4096);
-        let _ = reader.next();
+        let _ = reader.read_next();
         assert!(reader.message.capacity() <= 4096);
     }
 
@@ -673,7 +694,7 @@ mod tests {
         let mut timeouts = 0;
         let mut seen = Vec::new();
         for _ in 0..1000 {
-            match reader.next() {
+            match reader.read_next() {
                 Err(err) => {
                     assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
                     timeouts += 1;
@@ -691,8 +712,8 @@ mod tests {
         let mut input = text(&"x".repeat(3000));
         input.extend(text("small"));
         let mut reader = MessageReader::new(&input[..], 4096);
-        assert!(matches!(reader.next(), Ok(Event::Text(t)) if t.len() == 3000));
-        assert_eq!(reader.next().unwrap(), Event::Text("small"));
+        assert!(matches!(reader.read_next(), Ok(Event::Text(t)) if t.len() == 3000));
+        assert_eq!(reader.read_next().unwrap(), Event::Text("small"));
         assert!(reader.message.capacity() <= KEEP_MESSAGE_BYTES);
     }
 }
