@@ -9,16 +9,18 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Where events go. Tests turn it off to keep their output readable.
+/// Where events go. Per-client events can be turned off (`--quiet`, and in
+/// tests); the server's own lines (where it listens, limits, failures) never are.
 #[derive(Debug, Clone, Copy)]
 pub struct Log {
-    pub enabled: bool,
+    pub client_events: bool,
 }
 
 impl Log {
-    /// Logs one event, e.g. `log.event(Some(peer), format_args!("login {name}"))`.
+    /// Logs one event, e.g. `log.event(Some(peer), format_args!("login {name}"))`;
+    /// events with a peer are per-client events.
     pub fn event(&self, peer: Option<SocketAddr>, what: fmt::Arguments<'_>) {
-        if !self.enabled {
+        if peer.is_some() && !self.client_events {
             return;
         }
         let now = utc_timestamp(SystemTime::now());

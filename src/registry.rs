@@ -192,3 +192,42 @@ fn drop_members_locked(users: &mut Users, mut leaving: Vec<Username>, woken: &mu
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn connected_member() -> (Member, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+        let (peer, _) = listener.accept().unwrap();
+        let outbox = Arc::new(Outbox::new(Arc::clone(&stream), 1 << 20));
+        (Member { outbox, stream }, peer)
+    }
+
+    #[test]
+    fn a_panic_while_holding_the_lock_does_not_take_the_registry_down() {
+        let registry = Registry::new();
+        let alice = Username::parse("alice").unwrap();
+        let (member, _peer) = connected_member();
+        registry.login(&alice, member.clone()).unwrap();
+        let poisoner = registry.clone();
+        let panicked = std::thread::spawn(move || {
+            let _guard = poisoner.users.lock().unwrap();
+            panic!("a bug in some connection thread");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(registry.users.is_poisoned());
+        // Everything still works for everybody else.
+        let bob = Username::parse("bob").unwrap();
+        let (bob_member, _bob_peer) = connected_member();
+        registry.login(&bob, bob_member).unwrap();
+        assert_eq!(&*registry.who(), b"USER alice\nUSER bob\n");
+        registry.broadcast_msg(&bob, "still here");
+        assert_eq!(registry.direct_message(&bob, "ALICE", "hi"), Ok(()));
+        assert!(registry.leave(&alice, &member.outbox));
+        assert_eq!(registry.len(), 1);
+    }
+}

@@ -46,7 +46,7 @@ pub struct Config {
     pub limit_loopback: bool,
     /// Per-client flood limit; `None` (the default) means unlimited.
     pub max_rate: Option<RateLimit>,
-    /// Log events on stderr.
+    /// Log per-client events on stderr (the server's own lines always are).
     pub log: bool,
 }
 
@@ -151,7 +151,7 @@ impl Server {
         let listener = TcpListener::bind(config.addr)?;
         let addr = listener.local_addr()?;
         let log = Log {
-            enabled: config.log,
+            client_events: config.log,
         };
         let max_clients = match kernel_client_limit() {
             Some(limit) if limit < config.max_clients => {

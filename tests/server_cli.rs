@@ -3,13 +3,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::net::TcpListener;
+use std::process::Command;
 
-use common::Client;
-
-const BIN: &str = env!("CARGO_BIN_EXE_chat-server");
+use common::{Client, Running, SERVER_BIN as BIN};
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN)
@@ -21,60 +18,6 @@ fn run(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// A running server binary, killed when dropped.
-struct Running {
-    child: Child,
-    log: BufReader<ChildStderr>,
-    addr: SocketAddr,
-}
-
-impl Running {
-    fn start(args: &[&str]) -> Running {
-        let mut child = Command::new(BIN)
-            .args(["--bind", "127.0.0.1", "--port", "0"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chat-server");
-        let log = BufReader::new(child.stderr.take().unwrap());
-        // Killed on drop from here on, whatever happens next.
-        let mut running = Running {
-            child,
-            log,
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-        };
-        let listening = (0..5)
-            .map(|_| running.next_log())
-            .find(|line| line.contains("listening on"))
-            .expect("the server logs where it listens");
-        running.addr = listening
-            .split_whitespace()
-            .skip_while(|w| *w != "on")
-            .nth(1)
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {listening:?}"));
-        running
-    }
-
-    fn next_log(&mut self) -> String {
-        log_line(&mut self.log)
-    }
-}
-
-fn log_line(log: &mut BufReader<ChildStderr>) -> String {
-    let mut line = String::new();
-    log.read_line(&mut line).expect("read server log");
-    line
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -26,7 +26,7 @@ options:
                          exempt unless this flag is given)
   --max-rate LINES       per-client flood limit in lines per second (default: off)
   --burst N              lines allowed at once under --max-rate (default: 2 x rate, min 1)
-  --quiet                do not log events on stderr
+  --quiet                do not log per-client events (connect, login, left)
   -h, --help             show this help
   -V, --version          show the version
 ";

@@ -7,6 +7,9 @@
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use chat::server::{Config, Server};
@@ -121,5 +124,102 @@ impl Client {
             "unexpected data before close: {:?}",
             String::from_utf8_lossy(&rest)
         );
+    }
+}
+
+/// The `chat-server` binary built for these tests.
+pub const SERVER_BIN: &str = env!("CARGO_BIN_EXE_chat-server");
+
+/// A running `chat-server` process on a free loopback port, killed when dropped.
+pub struct Running {
+    pub child: Child,
+    /// The server's log lines, read on a thread so that a full pipe can never
+    /// stall the server.
+    log: Receiver<String>,
+    pub addr: SocketAddr,
+}
+
+impl Running {
+    /// Runs the binary with `args` after `--bind 127.0.0.1 --port 0`.
+    pub fn start(args: &[&str]) -> Running {
+        let mut command = Command::new(SERVER_BIN);
+        command
+            .args(["--bind", "127.0.0.1", "--port", "0"])
+            .args(args);
+        Running::spawn(command)
+    }
+
+    /// Runs `command` (which must start the server) and waits for its address.
+    pub fn spawn(mut command: Command) -> Running {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start chat-server");
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (sender, log) = mpsc::channel();
+        thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // Killed on drop from here on, whatever happens next.
+        let mut running = Running {
+            child,
+            log,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        };
+        let listening = (0..5)
+            .map(|_| running.next_log())
+            .find(|line| line.contains("listening on"))
+            .expect("the server logs where it listens");
+        running.addr = listening
+            .split_whitespace()
+            .skip_while(|w| *w != "on")
+            .nth(1)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {listening:?}"));
+        running
+    }
+
+    /// The next line of the server's log; panics if none comes in time.
+    pub fn next_log(&mut self) -> String {
+        self.log
+            .recv_timeout(PATIENCE)
+            .expect("the server logs a line in time")
+    }
+
+    /// A field of `/proc/PID/status` in kB (e.g. `VmRSS`).
+    pub fn status_kb(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/PID/status"))
+    }
+
+    /// User plus system CPU time used so far, in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("read /proc/PID/stat");
+        // Fields after the command name (which ends with ')'): utime is the
+        // 12th and stime the 13th of them.
+        let after_name = &stat[stat.rfind(')').expect("stat has a name") + 2..];
+        let fields: Vec<u64> = after_name
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        fields[11] + fields[12]
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -1,0 +1,102 @@
+//! `chat-bench`: parses the command line into [`Options`] and prints the report.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chat::bench::{self, Options, Target, Workload};
+use chat::cli::{Args, CliError};
+
+const USAGE: &str = "\
+usage: chat-bench <connect|fanout|latency|slow> [--spawn | --addr HOST:PORT [--pid PID]] [options]
+
+Measures a chat server on loopback. Workloads (defaults in brackets):
+  connect   N clients log in, join notices included        [--clients 10000]
+  fanout    C clients, S senders x M messages, full speed  [100 clients, 10 x 2000, 64 B]
+  latency   C clients, one sender at a steady rate         [1000 clients, 100 msg/s, 10 s]
+  slow      like latency, plus one client that never reads [100 clients, 2000 msg/s, 256 B, 30 s]
+
+options:
+  --spawn              start chat-server (next to this program) on a free port (default)
+  --addr HOST:PORT     use a running server instead (loopback only)
+  --pid PID            its process id, to report memory and threads
+  --max-backlog BYTES  with --spawn: the server's --max-backlog
+  --clients N  --senders N  --messages N  --rate MSGS_PER_SEC  --size BYTES
+  --duration SECS      how long the paced sender runs (latency, slow)
+  --timeout SECS       the whole run stops after this long (default 120)
+  --json               one JSON line instead of a table
+  -h, --help           show this help
+";
+
+fn main() -> ExitCode {
+    let options = match parse(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("chat-bench: {err}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match bench::run(&options) {
+        Ok(report) if options.json => {
+            println!("{}", report.json());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            print!("{}", report.table());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("chat-bench: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, CliError> {
+    let mut args: Vec<String> = args.collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{USAGE}");
+        return Ok(None);
+    }
+    if args.is_empty() {
+        return Err(CliError("which workload?".into()));
+    }
+    let name = args.remove(0);
+    let workload =
+        Workload::parse(&name).ok_or_else(|| CliError(format!("unknown workload '{name}'")))?;
+    let mut options = Options::defaults(workload);
+    let mut max_backlog = None;
+    let mut attach = None;
+    let mut pid = None;
+    let mut args = Args::new(args);
+    while let Some(flag) = args.next_flag()? {
+        match flag.as_str() {
+            "--spawn" => attach = None,
+            "--addr" => attach = Some(args.value::<std::net::SocketAddr>(&flag)?),
+            "--pid" => pid = Some(args.value(&flag)?),
+            "--max-backlog" => max_backlog = Some(args.value(&flag)?),
+            "--clients" => options.clients = args.value(&flag)?,
+            "--senders" => options.senders = args.value(&flag)?,
+            "--messages" => options.messages = args.value(&flag)?,
+            "--rate" => options.rate = args.value(&flag)?,
+            "--size" => options.size = args.value(&flag)?,
+            "--duration" => options.duration = Duration::from_secs_f64(args.value(&flag)?),
+            "--timeout" => options.timeout = Duration::from_secs_f64(args.value(&flag)?),
+            "--json" => options.json = true,
+            other => return Err(CliError::unknown(other)),
+        }
+    }
+    options.target = match attach {
+        Some(addr) if !addr.ip().is_loopback() => {
+            return Err(CliError(format!("{addr} is not a loopback address")))
+        }
+        Some(addr) => Target::Attach { addr, pid },
+        None => Target::Spawn { max_backlog },
+    };
+    if options.clients == 0 || options.senders > options.clients {
+        return Err(CliError(
+            "need at least one client, and no more senders than clients".into(),
+        ));
+    }
+    Ok(Some(options))
+}

@@ -1,0 +1,127 @@
+//! Bad input never hurts the server or other users: over-long lines, floods of
+//! bytes without newlines (memory stays bounded), invalid UTF-8, control
+//! characters and escape sequences, and telnet's in-band commands.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{start, Client, Running, PATIENCE};
+
+#[test]
+fn a_megabyte_line_is_refused_and_the_connection_lives_on() {
+    let server = start();
+    let mut c = Client::connect(server.addr());
+    let mut huge = vec![b'a'; 1 << 20];
+    huge.push(b'\n');
+    c.send_raw(&huge);
+    c.expect("ERR line-too-long");
+    c.send("PING");
+    c.expect("PONG");
+    // Exactly at the limit is fine; one byte more is not.
+    c.send(&format!("PING {}", "x".repeat(4096 - 5)));
+    assert_eq!(c.line().len(), 4096);
+    c.send(&format!("PING {}", "x".repeat(4096 - 4)));
+    c.expect("ERR line-too-long");
+    c.send("PING again");
+    c.expect("PONG again");
+}
+
+#[test]
+fn twenty_clients_sending_20_mib_without_newlines_leave_rss_bounded() {
+    const CLIENTS: usize = 20;
+    const BYTES: usize = 20 << 20;
+    let server = Running::start(&[]);
+    let addr = server.addr;
+    let senders: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                let chunk = vec![b'z'; 64 * 1024];
+                for _ in 0..BYTES / chunk.len() {
+                    c.send_raw(&chunk);
+                }
+                c.send_raw(b"\nPING done\n");
+                c.expect("ERR line-too-long");
+                c.expect("PONG done");
+            })
+        })
+        .collect();
+    let mut peak_kb = 0;
+    while !senders.iter().all(|s| s.is_finished()) {
+        peak_kb = peak_kb.max(server.status_kb("VmRSS"));
+        thread::sleep(Duration::from_millis(20));
+    }
+    for sender in senders {
+        sender.join().expect("every sender got its answers");
+    }
+    peak_kb = peak_kb.max(server.status_kb("VmRSS"));
+    assert!(peak_kb < 64 * 1024, "server RSS peaked at {peak_kb} kB");
+}
+
+#[test]
+fn invalid_utf8_is_refused_and_the_connection_lives_on() {
+    let server = start();
+    let mut alice = Client::login(server.addr(), "alice");
+    let mut bob = Client::login(server.addr(), "bob");
+    alice.expect("INFO bob connected");
+    bob.send_raw(b"MSG caf\xe9\n");
+    bob.expect("ERR invalid-utf8");
+    bob.send_raw(b"MSG \xc0\xaf overlong\n");
+    bob.expect("ERR invalid-utf8");
+    bob.send_raw(b"\x80\n");
+    bob.expect("ERR invalid-utf8");
+    bob.send("MSG caf\u{e9} ok");
+    bob.expect("MSG bob caf\u{e9} ok");
+    alice.expect("MSG bob caf\u{e9} ok");
+}
+
+#[test]
+fn control_characters_never_reach_other_users_raw() {
+    let server = start();
+    let mut alice = Client::login(server.addr(), "alice");
+    let mut mallory = Client::login(server.addr(), "mallory");
+    alice.expect("INFO mallory connected");
+    // Clear screen, cursor moves, a C1 CSI, BEL, NUL, DEL, a lone CR.
+    mallory.send("MSG \u{1b}[2J\u{1b}[H\u{9b}31m\u{7}x\u{0}\u{7f}y\rz\tend");
+    let seen = alice.line();
+    assert_eq!(
+        seen,
+        "MSG mallory \u{FFFD}[2J\u{FFFD}[H\u{FFFD}31m\u{FFFD}x\u{FFFD}\u{FFFD}y\u{FFFD}z\tend"
+    );
+    mallory.line();
+    mallory.send("DM alice \u{1b}]0;pwned\u{7}");
+    alice.expect("DM mallory \u{FFFD}]0;pwned\u{FFFD}");
+}
+
+#[test]
+fn telnet_commands_are_dropped_not_relayed_and_refused_politely() {
+    let server = start();
+    let mut alice = Client::login(server.addr(), "alice");
+    let mut telnet = TcpStream::connect(server.addr()).unwrap();
+    telnet.set_read_timeout(Some(PATIENCE)).unwrap();
+    telnet.write_all(b"LOGIN tel\r\n").unwrap();
+    alice.expect("INFO tel connected");
+    // Ctrl-C in telnet: IAC IP, IAC DO TIMING-MARK; then a message.
+    telnet
+        .write_all(b"\xff\xf4\xff\xfd\x06MSG still here\r\n")
+        .unwrap();
+    alice.expect("MSG tel still here");
+    let want: &[u8] = b"OK\n\xff\xfc\x06MSG tel still here\n";
+    let mut got = Vec::new();
+    let deadline = Instant::now() + PATIENCE;
+    while got.len() < want.len() && Instant::now() < deadline {
+        let mut buf = [0u8; 256];
+        let n = telnet.read(&mut buf).expect("telnet user still connected");
+        assert!(n > 0, "telnet user was disconnected");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(
+        got, want,
+        "OK, the refusal (IAC WONT TIMING-MARK), then the echo"
+    );
+    alice.expect_nothing_pending();
+}

@@ -1,0 +1,95 @@
+//! Faults: peers that reset or half-close the connection, and a server that
+//! runs out of file descriptors. Whatever happens, everybody else is served,
+//! departures are announced once, and the server neither spins nor dies.
+//! (A peer that vanishes without a word is caught by the idle timeout: see
+//! `tests/protocol.rs`.)
+
+mod common;
+
+use std::net::{Shutdown, TcpStream};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{start, Client, Running, PATIENCE, SERVER_BIN};
+
+#[test]
+fn a_reset_connection_leaves_once_and_frees_the_name() {
+    let server = start();
+    let mut alice = Client::login(server.addr(), "alice");
+    let mut bob = Client::login(server.addr(), "bob");
+    alice.expect("INFO bob connected");
+    // Closing a socket with unread data in its receive buffer makes the
+    // kernel send a reset instead of a normal close.
+    bob.send("PING unread");
+    thread::sleep(Duration::from_millis(100));
+    drop(bob);
+    alice.expect("INFO bob disconnected");
+    alice.expect_nothing_pending();
+    let _bob = Client::login(server.addr(), "bob");
+    alice.expect("INFO bob connected");
+}
+
+#[test]
+fn a_half_closed_connection_is_a_departure_and_still_gets_its_answers() {
+    let server = start();
+    let mut alice = Client::login(server.addr(), "alice");
+    let mut bob = Client::login(server.addr(), "bob");
+    alice.expect("INFO bob connected");
+    bob.send("PING last words");
+    bob.stream.shutdown(Shutdown::Write).unwrap();
+    bob.expect("PONG last words");
+    bob.expect_closed();
+    alice.expect("INFO bob disconnected");
+    alice.expect_nothing_pending();
+}
+
+#[test]
+fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
+    // A server allowed 24 descriptors: a few go to stdio, the listener and
+    // the log pipe, so about 20 clients fit.
+    let mut command = Command::new("bash");
+    command.args([
+        "-c",
+        &format!("ulimit -n 24 && exec {SERVER_BIN} --bind 127.0.0.1 --port 0"),
+    ]);
+    let mut server = Running::spawn(command);
+    let addr = server.addr;
+    // Connections beyond the limit wait in the kernel's accept queue.
+    let crowd: Vec<TcpStream> = (0..40)
+        .map(|_| TcpStream::connect(addr).expect("connect (queued by the kernel)"))
+        .collect();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let line = server.next_log();
+        if line.contains("accept failed") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no accept failure logged");
+    }
+    let cpu_before = server.cpu_ticks();
+    thread::sleep(Duration::from_secs(1));
+    let spent = server.cpu_ticks() - cpu_before;
+    assert!(
+        spent < 30,
+        "the accept loop must back off, not spin: {spent} ticks in 1 s"
+    );
+    drop(crowd);
+    // Everybody who was queued is served and leaves; then a newcomer is served.
+    let deadline = Instant::now() + PATIENCE;
+    let mut newcomer = loop {
+        let mut c = Client::connect(addr);
+        c.send("PING hello");
+        if c.try_line().as_deref() == Some("PONG hello") {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "the server did not recover");
+        thread::sleep(Duration::from_millis(100));
+    };
+    newcomer.send("LOGIN survivor");
+    newcomer.expect("OK");
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server is alive"
+    );
+}

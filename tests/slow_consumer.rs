@@ -1,0 +1,109 @@
+//! A client that stops reading is dropped when its backlog overflows, and in
+//! the meantime nobody else waits: the others get every message with low
+//! latency, and the server's memory stays bounded.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Client, Running, PATIENCE};
+
+const CHATTERS: usize = 4;
+const MESSAGES: usize = 30_000;
+const SIZE: usize = 1000; // 30,000 x 1000 B = 30 MB of chat
+const BATCH: usize = 100;
+
+#[test]
+fn a_stalled_reader_is_dropped_and_nobody_else_waits() {
+    let server = Running::start(&[]);
+    let addr = server.addr;
+    let stalled = Client::login(addr, "stalled");
+    // Never read from `stalled` again.
+
+    let epoch = Arc::new(Instant::now());
+    let mut chatters: Vec<Client> = (0..CHATTERS)
+        .map(|i| Client::login(addr, &format!("chatter{i}")))
+        .collect();
+    for (i, chatter) in chatters.iter_mut().enumerate() {
+        for j in (i + 1)..CHATTERS {
+            chatter.expect(&format!("INFO chatter{j} connected"));
+        }
+    }
+    let mut sender = chatters[0].stream.try_clone().unwrap();
+    let readers: Vec<_> = chatters
+        .into_iter()
+        .map(|chatter| {
+            let epoch = Arc::clone(&epoch);
+            thread::spawn(move || receive(chatter, &epoch))
+        })
+        .collect();
+
+    let padding = "p".repeat(SIZE - 40);
+    let mut peak_rss_kb = 0;
+    for batch in 0..MESSAGES / BATCH {
+        let now = epoch.elapsed().as_micros();
+        let lines: String = (0..BATCH)
+            .map(|n| format!("MSG {now} {} {padding}\n", batch * BATCH + n))
+            .collect();
+        sender.write_all(lines.as_bytes()).unwrap();
+        peak_rss_kb = peak_rss_kb.max(server.status_kb("VmRSS"));
+        thread::sleep(Duration::from_millis(10));
+    }
+
+    for reader in readers {
+        let report = reader.join().expect("every chatter got everything");
+        assert!(report.saw_stalled_leave, "the stalled client was dropped");
+        let mut latencies = report.latencies_us;
+        assert_eq!(latencies.len(), MESSAGES, "nothing lost");
+        latencies.sort_unstable();
+        let p99 = latencies[latencies.len() * 99 / 100];
+        assert!(p99 < 200_000, "p99 delivery latency {p99} us");
+    }
+    assert!(
+        peak_rss_kb < 64 * 1024,
+        "server RSS peaked at {peak_rss_kb} kB"
+    );
+    // The stalled client's connection was closed by the server.
+    stalled.stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut rest = BufReader::new(stalled.stream);
+    let deadline = Instant::now() + PATIENCE;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match rest.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => assert!(Instant::now() < deadline, "stalled client never closed"),
+        }
+    }
+}
+
+struct Report {
+    latencies_us: Vec<u128>,
+    saw_stalled_leave: bool,
+}
+
+/// Reads until every message has arrived, noting each one's latency.
+fn receive(mut chatter: Client, epoch: &Instant) -> Report {
+    let mut report = Report {
+        latencies_us: Vec::with_capacity(MESSAGES),
+        saw_stalled_leave: false,
+    };
+    while report.latencies_us.len() < MESSAGES || !report.saw_stalled_leave {
+        let line = chatter.line();
+        if line == "INFO stalled disconnected" {
+            report.saw_stalled_leave = true;
+            continue;
+        }
+        let sent: u128 = line
+            .strip_prefix("MSG chatter0 ")
+            .and_then(|rest| rest.split(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected line {:.80}", line));
+        report
+            .latencies_us
+            .push(epoch.elapsed().as_micros().saturating_sub(sent));
+    }
+    report
+}
