@@ -14,7 +14,13 @@ const BLOCK_LEN: usize = 64;
 
 /// The SHA-1 digest of `data`.
 pub fn sha1(data: &[u8]) -> [u8; DIGEST_LEN] {
-    let mut state: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    let mut state: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
     let mut blocks = data.chunks_exact(BLOCK_LEN);
     for block in &mut blocks {
         compress(&mut state, block);
@@ -106,8 +112,7 @@ mod tests {
     #[test]
     fn rfc_3174_repeated_vector() {
         // Test 4 of RFC 3174: this 64-byte string, 10 times.
-        let data =
-            b"0123456701234567012345670123456701234567012345670123456701234567".repeat(10);
+        let data = b"0123456701234567012345670123456701234567012345670123456701234567".repeat(10);
         assert_eq!(hex(sha1(&data)), "dea356a2cddd90c7a7ecedc5ebb563934f460452");
     }
 
