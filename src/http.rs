@@ -72,6 +72,18 @@ pub fn handshake(stream: &Arc<TcpStream>, timeout: Duration) -> io::Result<Hands
     Ok(outcome)
 }
 
+/// The whole response refusing a web connection before its request is read
+/// (the server is full, or this address has too many connections): `503`
+/// with the reason, small enough to go out in one non-blocking write.
+pub fn refusal(reason: &str) -> Vec<u8> {
+    Response::error(
+        503,
+        &format!("The chat server refused the connection: {reason}."),
+    )
+    .with_header("Retry-After", "5".into())
+    .to_bytes()
+}
+
 /// Reads one request head from `reader` and writes the answer to `writer`.
 /// Read timeouts (`WouldBlock`/`TimedOut`) end the request with `408`.
 pub fn respond(reader: &mut impl Read, writer: &mut impl Write) -> io::Result<Handshake> {
@@ -370,6 +382,7 @@ fn reason(status: u16) -> &'static str {
         408 => "Request Timeout",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
         _ => "",
     }
 }
@@ -514,6 +527,19 @@ mod tests {
             "{head}"
         );
         assert!(body.starts_with("404 Not Found\n"), "{body}");
+    }
+
+    #[test]
+    fn refusal_is_a_complete_503() {
+        let response = String::from_utf8(refusal("server-full")).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{head}"
+        );
+        assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())));
+        assert!(head.contains("Retry-After: 5"));
+        assert!(body.contains("server-full"), "{body}");
     }
 
     #[test]
