@@ -24,6 +24,10 @@ const HANDSHAKE_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// Close status: the peer broke the framing rules.
 pub const PROTOCOL_ERROR: u16 = 1002;
+/// Close status: a normal closure.
+pub const NORMAL: u16 = 1000;
+/// Close status: the endpoint broke a policy (here: it read too slowly).
+pub const POLICY_VIOLATION: u16 = 1008;
 /// Close status: a kind of message we do not accept (binary).
 pub const UNSUPPORTED_DATA: u16 = 1003;
 /// Close status: a text message that is not UTF-8 (or a close reason that is not).
