@@ -173,12 +173,15 @@ fn websocket_and_tcp_users_share_one_room() {
     tcp.expect_nothing_pending();
 }
 
+/// A way of breaking the framing rules.
+type Breakage = Box<dyn Fn(&mut Ws)>;
+
 #[test]
 fn broken_frames_close_with_the_right_status_and_free_the_name() {
     let server = start();
     let web = server.web_addr().unwrap();
     let mut tcp = Client::login(server.addr(), "watcher");
-    let cases: [(&str, Box<dyn Fn(&mut Ws)>, u16); 5] = [
+    let cases: [(&str, Breakage, u16); 5] = [
         (
             "unmasked",
             Box::new(|ws| ws.send_frame(0x81, b"MSG hi", false)),
