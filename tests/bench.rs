@@ -82,13 +82,13 @@ fn slow_consumer_is_dropped() {
         "--clients",
         "5",
         "--rate",
-        "4000",
+        "2000",
         "--size",
         "1024",
         "--duration",
-        "2",
+        "3",
         "--max-backlog",
-        "65536",
+        "262144",
     ]);
     assert_clean(&json);
     assert!(json.contains("\"stalled_dropped\":true"), "{json}");
