@@ -1,6 +1,7 @@
 //! Bad input never hurts the server or other users: over-long lines, floods of
 //! bytes without newlines (memory stays bounded), invalid UTF-8, control
-//! characters and escape sequences, and telnet's in-band commands.
+//! characters and escape sequences (towards other users and the server log),
+//! and telnet's in-band commands.
 
 mod common;
 
@@ -124,4 +125,55 @@ fn telnet_commands_are_dropped_not_relayed_and_refused_politely() {
         "OK, the refusal (IAC WONT TIMING-MARK), then the echo"
     );
     alice.expect_nothing_pending();
+}
+
+#[test]
+fn nothing_a_client_sends_reaches_the_log_raw() {
+    let mut server = Running::start(&[]);
+    let mut mallory = Client::connect(server.addr);
+    // Escape sequences, BEL, a CR and a newline-forged log line everywhere a
+    // client can put text: a refused name, a good name, messages, a DM to a
+    // missing user, a ping token, an unknown command, invalid UTF-8, telnet.
+    mallory.send_raw(b"LOGIN \x1b[2J\x1b]0;owned\x07\r\n");
+    mallory.expect("ERR invalid-username");
+    mallory.send("LOGIN mallory");
+    mallory.expect("OK");
+    let nasty: &[&[u8]] = &[
+        b"MSG \x1b[31mred\x07 \x9b2J\r2026-01-01T00:00:00Z forged\n",
+        b"DM \x1b[2J hello\n",
+        b"PING \x1b[H\x00\x7f\n",
+        b"\x1b[A\n",
+        b"MSG \xff\xfe\x1b\n",
+        b"\xff\xf4\xff\xfd\x06QUIT\n",
+    ];
+    for line in nasty {
+        mallory.send_raw(line);
+    }
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        // The log reader stops at the first line that is not UTF-8, so such a
+        // line shows up here as a missing log line.
+        let line = server.next_log();
+        let end = line.contains("left mallory: quit");
+        seen.push(line);
+        if end {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no departure logged: {seen:#?}");
+    }
+    for line in &seen {
+        assert!(
+            !line.chars().any(char::is_control),
+            "control character in the log: {line:?}"
+        );
+        assert!(
+            line.starts_with("20") && !line.contains("forged"),
+            "a line the server did not write: {line:?}"
+        );
+    }
+    assert!(
+        seen.iter().any(|l| l.ends_with("login mallory")),
+        "{seen:#?}"
+    );
 }
