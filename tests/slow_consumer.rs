@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,8 +17,17 @@ const MESSAGES: usize = 30_000;
 const SIZE: usize = 1000; // 30,000 x 1000 B = 30 MB of chat
 const BATCH: usize = 100;
 
+/// One test at a time: the latency measurement must not share the two cores
+/// with the other test's traffic.
+static ALONE: Mutex<()> = Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ALONE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 #[test]
 fn a_stalled_reader_is_dropped_and_nobody_else_waits() {
+    let _alone = alone();
     let server = Running::start(&[]);
     let addr = server.addr;
     let stalled = Client::login(addr, "stalled");
@@ -111,6 +120,7 @@ fn receive(mut chatter: Client, epoch: &Instant) -> Report {
 
 #[test]
 fn a_stalled_reader_that_wakes_up_hears_bye_too_slow_and_its_name_is_free() {
+    let _alone = alone();
     const BACKLOG: usize = 128 * 1024;
     const LINES: usize = 50; // 50 kB a batch, well under the backlog
     let server = start_with(|c| c.max_backlog = BACKLOG);
