@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{start, Client, Running, PATIENCE};
+use common::{start, start_with, Client, Running, PATIENCE};
 
 #[test]
 fn a_megabyte_line_is_refused_and_the_connection_lives_on() {
@@ -175,5 +175,37 @@ fn nothing_a_client_sends_reaches_the_log_raw() {
     assert!(
         seen.iter().any(|l| l.ends_with("login mallory")),
         "{seen:#?}"
+    );
+}
+
+#[test]
+fn telnet_negotiation_does_not_keep_an_idle_connection_alive() {
+    let server = start_with(|c| c.idle_timeout = Duration::from_secs(1));
+    let mut telnet = TcpStream::connect(server.addr()).unwrap();
+    telnet
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // Ask for an option every 200 ms (each request gets a refusal back), but
+    // never send a line: the idle timeout must still end the connection.
+    let mut got = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(6) {
+        let _ = telnet.write_all(b"\xff\xfd\x06");
+        thread::sleep(Duration::from_millis(200));
+        let mut buf = [0u8; 256];
+        match telnet.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {} // nothing yet
+        }
+        if got.ends_with(b"BYE idle-timeout\n") {
+            break;
+        }
+    }
+    let tail = String::from_utf8_lossy(&got[got.len().saturating_sub(40)..]).into_owned();
+    assert!(
+        tail.ends_with("BYE idle-timeout\n"),
+        "still open after {:?}, last bytes {tail:?}",
+        start.elapsed()
     );
 }
