@@ -235,7 +235,9 @@ impl<'a> Session<'a> {
                 Ok(Next::TooLong) => self.refuse_line(ErrorCode::LineTooLong),
                 Ok(Next::Reply(bytes)) => {
                     let _ = self.outbox.push_raw(bytes);
-                    Flow::Continue
+                    // Telnet negotiation is not a line: it must not keep an
+                    // idle connection alive.
+                    continue;
                 }
                 Ok(Next::Closed) => Flow::End(Departure::Closed),
                 Err(err) if is_timeout(&err) => Flow::End(Departure::IdleTimeout),
