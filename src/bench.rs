@@ -326,7 +326,15 @@ impl Server {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
         let server: PathBuf = exe.with_file_name("chat-server");
         let mut command = Command::new(&server);
-        command.args(["--bind", "127.0.0.1", "--port", "0", "--quiet"]);
+        command.args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--web-port",
+            "0",
+            "--quiet",
+        ]);
         command.args(["--idle-timeout", "600"]);
         command.args(["--max-clients", &(clients + 16).to_string()]);
         if let Some(bytes) = max_backlog {
