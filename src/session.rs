@@ -201,6 +201,9 @@ fn is_timeout(err: &io::Error) -> bool {
 pub trait Inbound {
     fn read_next(&mut self) -> io::Result<Next<'_>>;
     fn reset_idle(&mut self);
+    /// Whether a transport reply shows that the peer is there: a browser's
+    /// ping does, telnet's option negotiation does not (it is no line).
+    fn replies_are_activity(&self) -> bool;
 }
 
 impl Inbound for LineReader<IdleDeadline> {
@@ -210,6 +213,10 @@ impl Inbound for LineReader<IdleDeadline> {
 
     fn reset_idle(&mut self) {
         self.get_mut().reset();
+    }
+
+    fn replies_are_activity(&self) -> bool {
+        false
     }
 }
 
@@ -241,6 +248,10 @@ impl Inbound for WebSocketInbound {
 
     fn reset_idle(&mut self) {
         self.reader.get_mut().reset();
+    }
+
+    fn replies_are_activity(&self) -> bool {
+        true
     }
 }
 
@@ -289,6 +300,9 @@ impl<'a> Session<'a> {
                 Ok(Next::TooLong) => self.refuse_line(ErrorCode::LineTooLong),
                 Ok(Next::Reply(bytes)) => {
                     let _ = self.outbox.push_raw(bytes);
+                    if !input.replies_are_activity() {
+                        continue;
+                    }
                     Flow::Continue
                 }
                 Ok(Next::Closed) => Flow::End(Departure::Closed),
