@@ -248,3 +248,25 @@ fn plain_http_gets_proper_answers() {
     let too_big = http(web, &huge);
     assert!(too_big.starts_with("HTTP/1.1 431"), "{too_big:.100}");
 }
+
+#[test]
+fn browser_pings_keep_a_websocket_user_alive() {
+    let server = Server::bind(Config {
+        web_addr: Some("127.0.0.1:0".parse().unwrap()),
+        idle_timeout: std::time::Duration::from_millis(1000),
+        ..common::config()
+    })
+    .unwrap();
+    let mut pinging = Ws::connect(server.web_addr().unwrap());
+    let mut silent = Ws::connect(server.web_addr().unwrap());
+    for _ in 0..8 {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        pinging.send_frame(0x89, b"hb", true);
+        assert_eq!(pinging.frame(), (0xA, b"hb".to_vec()));
+    }
+    // 2.4 s later the pinging user is still served; the silent one is gone.
+    silent.expect("BYE idle-timeout");
+    assert_eq!(silent.close_status(), 1000);
+    pinging.send("PING still");
+    pinging.expect("PONG still");
+}
