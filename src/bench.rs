@@ -30,7 +30,6 @@ use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -539,13 +538,18 @@ impl ServerProcess {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
         let program = exe.with_file_name("chat-server");
         let mut command = Command::new(&program);
-        command.args(["--bind", "127.0.0.1", "--port", "0", "--quiet"]);
+        command.args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--web-port",
+            "0",
+            "--quiet",
+        ]);
         // Long enough that no client idles out during a run.
         command.args(["--idle-timeout", "600"]);
         command.args(["--max-clients", &(clients + 16).to_string()]);
-        if knows_flag(&program, "--web-port") {
-            command.args(["--web-port", "0"]);
-        }
         if let Some(bytes) = max_backlog {
             command.args(["--max-backlog", &bytes.to_string()]);
         }
@@ -611,16 +615,6 @@ impl Drop for ServerProcess {
             let _ = child.wait();
         }
     }
-}
-
-/// Whether `program --help` mentions `flag` (older servers lack `--web-port`).
-fn knows_flag(program: &Path, flag: &str) -> bool {
-    Command::new(program)
-        .arg("--help")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(flag))
 }
 
 extern "C" {

@@ -23,6 +23,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::protocol::ServerLine;
+use crate::websocket;
 
 /// How long one write may stay blocked before the client is judged too slow,
 /// even if its backlog has not overflowed (NATS uses a similar write deadline).
@@ -45,14 +46,14 @@ impl Farewell {
     /// The farewell for a client dropped because its backlog overflowed.
     pub const TOO_SLOW: Farewell = Farewell {
         line: Some(ServerLine::Bye(Some("too-slow"))),
-        ws_status: 1008,
+        ws_status: websocket::POLICY_VIOLATION,
     };
 
     /// A farewell with a `BYE` line and a normal WebSocket close.
     pub const fn bye(reason: Option<&'static str>) -> Farewell {
         Farewell {
             line: Some(ServerLine::Bye(reason)),
-            ws_status: 1000,
+            ws_status: websocket::NORMAL,
         }
     }
 
@@ -71,6 +72,8 @@ impl Farewell {
 pub enum Framing {
     /// The line protocol: lines are sent as they are.
     Lines,
+    /// WebSocket: one text frame per line, and a close frame at the end.
+    WebSocket,
 }
 
 /// Returned by [`Outbox::push`] the one time a push overflows the backlog.
@@ -244,13 +247,20 @@ impl Outbox {
                 match (item, framing) {
                     (Item::Raw(bytes), _) => wire.extend_from_slice(&bytes),
                     (Item::Lines(lines), Framing::Lines) => wire.extend_from_slice(&lines),
+                    (Item::Lines(lines), Framing::WebSocket) => {
+                        websocket::encode_lines(&lines, &mut wire)
+                    }
                 }
             }
             if let Some(farewell) = farewell {
                 if let Some(line) = farewell.line {
                     match framing {
                         Framing::Lines => line.encode(&mut wire),
+                        Framing::WebSocket => websocket::encode_lines(&line.to_bytes(), &mut wire),
                     }
+                }
+                if framing == Framing::WebSocket {
+                    websocket::encode_close(farewell.ws_status, &mut wire);
                 }
                 let _ = (&*self.stream).write_all(&wire);
                 break;

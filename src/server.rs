@@ -10,13 +10,14 @@
 //! everybody else.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use crate::http::{self, Handshake};
 use crate::log::Log;
 use crate::ratelimit::RateLimit;
 use crate::registry::Registry;
@@ -54,7 +55,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 4000),
-            web_addr: None,
+            web_addr: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080)),
             idle_timeout: Duration::from_secs(60),
             max_clients: 10_000,
             max_line: 4096,
@@ -140,8 +141,17 @@ impl Drop for Slot {
 /// A running server. Dropping it stops it.
 pub struct Server {
     addr: SocketAddr,
+    web_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
+    web_acceptor: Option<JoinHandle<()>>,
+}
+
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Lines,
+    Web,
 }
 
 impl Server {
@@ -150,6 +160,11 @@ impl Server {
     pub fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(config.addr)?;
         let addr = listener.local_addr()?;
+        let web_listener = config.web_addr.map(TcpListener::bind).transpose()?;
+        let web_addr = web_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
         let log = Log {
             client_events: config.log,
         };
@@ -179,22 +194,48 @@ impl Server {
         shared
             .log
             .event(None, format_args!("listening on {addr} (line protocol)"));
+        if let Some(web_addr) = web_addr {
+            shared.log.event(
+                None,
+                format_args!(
+                    "listening on {web_addr} (web page and WebSocket: http://{web_addr}/)"
+                ),
+            );
+        }
         let acceptor = {
             let shared = Arc::clone(&shared);
             thread::Builder::new()
                 .name("chat-accept".into())
-                .spawn(move || accept_loop(&listener, &shared))?
+                .spawn(move || accept_loop(&listener, &shared, Transport::Lines))?
+        };
+        let web_acceptor = match web_listener {
+            Some(listener) => {
+                let shared = Arc::clone(&shared);
+                Some(
+                    thread::Builder::new()
+                        .name("chat-accept-web".into())
+                        .spawn(move || accept_loop(&listener, &shared, Transport::Web))?,
+                )
+            }
+            None => None,
         };
         Ok(Server {
             addr,
+            web_addr,
             shared,
             acceptor: Some(acceptor),
+            web_acceptor,
         })
     }
 
     /// The address the line protocol listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the web page and WebSocket gateway, if it is on.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_addr
     }
 
     /// Blocks until the server stops (it runs until [`Server::stop`]).
@@ -217,6 +258,10 @@ impl Server {
         // The accept loop is blocked in accept(): one last connection wakes it.
         let _ = TcpStream::connect_timeout(&reachable(self.addr), Duration::from_secs(1));
         let _ = acceptor.join();
+        if let (Some(web_acceptor), Some(web_addr)) = (self.web_acceptor.take(), self.web_addr) {
+            let _ = TcpStream::connect_timeout(&reachable(web_addr), Duration::from_secs(1));
+            let _ = web_acceptor.join();
+        }
         for stream in self.shared.connections().open.values() {
             let _ = stream.shutdown(Shutdown::Both);
         }
@@ -277,7 +322,7 @@ fn kernel_client_limit() -> Option<usize> {
 /// Longest pause after failed accepts (e.g. out of file descriptors).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, transport: Transport) {
     let mut backoff = Duration::from_millis(10);
     while !shared.stopping.load(Ordering::SeqCst) {
         match listener.accept() {
@@ -286,7 +331,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                 if shared.stopping.load(Ordering::SeqCst) {
                     break;
                 }
-                start_connection(stream, peer, shared);
+                start_connection(stream, peer, shared, transport);
             }
             Err(err) => {
                 shared.log.event(
@@ -300,7 +345,12 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     }
 }
 
-fn start_connection(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
+fn start_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    transport: Transport,
+) {
     // Lines are small and latency matters more than packet count; the writer
     // already batches everything queued into one write.
     let _ = stream.set_nodelay(true);
@@ -311,7 +361,7 @@ fn start_connection(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
             shared
                 .log
                 .event(Some(peer), format_args!("refused: {reason}"));
-            session::refuse(&stream, reason);
+            refuse(&stream, reason, transport);
             return;
         }
     };
@@ -323,7 +373,10 @@ fn start_connection(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
             .name("chat-conn".into())
             .stack_size(THREAD_STACK)
             .spawn(move || {
-                session::serve_lines(stream, peer, &shared);
+                match transport {
+                    Transport::Lines => session::serve_lines(stream, peer, &shared),
+                    Transport::Web => serve_web(stream, peer, &shared),
+                }
                 drop(slot);
             })
     };
@@ -333,7 +386,36 @@ fn start_connection(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
             Some(peer),
             format_args!("refused: cannot start a thread: {err}"),
         );
-        session::refuse(&stream, "server-full");
+        refuse(&stream, "server-full", transport);
         thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Refuses a connection in its own protocol's words, without blocking.
+fn refuse(stream: &TcpStream, reason: &'static str, transport: Transport) {
+    match transport {
+        Transport::Lines => session::refuse(stream, reason),
+        Transport::Web => {
+            let _ = stream.set_nonblocking(true);
+            let _ = (&*stream).write_all(&http::refusal(reason));
+            let _ = stream.shutdown(Shutdown::Write);
+        }
+    }
+}
+
+/// The longest a web client may take to send its request head.
+const WEB_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn serve_web(stream: Arc<TcpStream>, peer: SocketAddr, shared: &Shared) {
+    let timeout = shared.config.idle_timeout.min(WEB_HANDSHAKE_TIMEOUT);
+    match http::handshake(&stream, timeout) {
+        Ok(Handshake::WebSocket) => session::serve_websocket(stream, peer, shared),
+        Ok(Handshake::Answered(status)) => shared
+            .log
+            .event(Some(peer), format_args!("web: answered {status}")),
+        Ok(Handshake::Abandoned) => {}
+        Err(err) => shared
+            .log
+            .event(Some(peer), format_args!("web: handshake failed: {err}")),
     }
 }

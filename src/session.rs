@@ -21,6 +21,7 @@ use crate::protocol::{self, Command, ErrorCode, ServerLine, Username, HELP_TEXT}
 use crate::ratelimit::{FloodGuard, Verdict};
 use crate::registry::Member;
 use crate::server::Shared;
+use crate::websocket::{self, Event, MessageReader, Opcode};
 
 /// Stack size of connection threads. They need little (no recursion, small
 /// frames), and with two threads per client a small stack lets one machine hold
@@ -45,7 +46,7 @@ impl Departure {
             Departure::IdleTimeout => Farewell::bye(Some("idle-timeout")),
             Departure::Flooding => Farewell::bye(Some("flooding")),
             Departure::TooSlow => Farewell::TOO_SLOW,
-            Departure::Closed | Departure::Failed(_) => Farewell::silent(1000),
+            Departure::Closed | Departure::Failed(_) => Farewell::silent(websocket::NORMAL),
         }
     }
 
@@ -72,13 +73,35 @@ pub fn refuse(stream: &TcpStream, reason: &'static str) {
 /// Runs a line-protocol connection to its end: starts its writer thread, reads
 /// and dispatches lines, then leaves and waits for the writer to finish.
 pub fn serve_lines(stream: Arc<TcpStream>, peer: SocketAddr, shared: &Shared) {
+    serve(stream, peer, shared, Framing::Lines, |idle, _| {
+        LineReader::new(idle, shared.config.max_line)
+    });
+}
+
+/// Runs a WebSocket connection (handshake done) to its end, like [`serve_lines`].
+pub fn serve_websocket(stream: Arc<TcpStream>, peer: SocketAddr, shared: &Shared) {
+    serve(stream, peer, shared, Framing::WebSocket, |idle, outbox| {
+        WebSocketInbound {
+            reader: MessageReader::new(idle, shared.config.max_line),
+            outbox,
+        }
+    });
+}
+
+fn serve<I: Inbound>(
+    stream: Arc<TcpStream>,
+    peer: SocketAddr,
+    shared: &Shared,
+    framing: Framing,
+    make_input: impl FnOnce(IdleDeadline, Arc<Outbox>) -> I,
+) {
     let outbox = Arc::new(Outbox::new(Arc::clone(&stream), shared.config.max_backlog));
     let writer = {
         let outbox = Arc::clone(&outbox);
         thread::Builder::new()
             .name("chat-writer".into())
             .stack_size(THREAD_STACK)
-            .spawn(move || outbox.run_writer(Framing::Lines))
+            .spawn(move || outbox.run_writer(framing))
     };
     let writer = match writer {
         Ok(writer) => writer,
@@ -92,9 +115,9 @@ pub fn serve_lines(stream: Arc<TcpStream>, peer: SocketAddr, shared: &Shared) {
         }
     };
     let idle = IdleDeadline::new(Arc::clone(&stream), shared.config.idle_timeout);
-    let mut lines = LineReader::new(idle, shared.config.max_line);
+    let mut input = make_input(idle, Arc::clone(&outbox));
     let mut session = Session::new(shared, peer, stream, Arc::clone(&outbox));
-    let departure = session.run(&mut lines);
+    let departure = session.run(&mut input);
     session.finish(departure);
     let _ = writer.join();
 }
@@ -178,6 +201,9 @@ fn is_timeout(err: &io::Error) -> bool {
 pub trait Inbound {
     fn read_next(&mut self) -> io::Result<Next<'_>>;
     fn reset_idle(&mut self);
+    /// Whether a transport reply shows that the peer is there: a browser's
+    /// ping does, telnet's option negotiation does not (it is no line).
+    fn replies_are_activity(&self) -> bool;
 }
 
 impl Inbound for LineReader<IdleDeadline> {
@@ -187,6 +213,45 @@ impl Inbound for LineReader<IdleDeadline> {
 
     fn reset_idle(&mut self) {
         self.get_mut().reset();
+    }
+
+    fn replies_are_activity(&self) -> bool {
+        false
+    }
+}
+
+/// A WebSocket client's messages as lines; a broken frame ends the
+/// connection with the close status the reader chose.
+struct WebSocketInbound {
+    reader: MessageReader<IdleDeadline>,
+    outbox: Arc<Outbox>,
+}
+
+impl Inbound for WebSocketInbound {
+    fn read_next(&mut self) -> io::Result<Next<'_>> {
+        Ok(match self.reader.read_next()? {
+            Event::Text(text) => Next::Line(text.as_bytes()),
+            Event::Ping(payload) => {
+                let mut pong = Vec::new();
+                websocket::encode_frame(Opcode::Pong, payload, &mut pong);
+                Next::Reply(pong)
+            }
+            Event::Pong => Next::Reply(Vec::new()),
+            Event::Close(_) | Event::Ended => Next::Closed,
+            Event::Violation(status) => {
+                // The first farewell wins: the session's own (silent, 1000) comes second.
+                self.outbox.close(Farewell::silent(status));
+                Next::Closed
+            }
+        })
+    }
+
+    fn reset_idle(&mut self) {
+        self.reader.get_mut().reset();
+    }
+
+    fn replies_are_activity(&self) -> bool {
+        true
     }
 }
 
@@ -235,6 +300,9 @@ impl<'a> Session<'a> {
                 Ok(Next::TooLong) => self.refuse_line(ErrorCode::LineTooLong),
                 Ok(Next::Reply(bytes)) => {
                     let _ = self.outbox.push_raw(bytes);
+                    if !input.replies_are_activity() {
+                        continue;
+                    }
                     Flow::Continue
                 }
                 Ok(Next::Closed) => Flow::End(Departure::Closed),

@@ -1,6 +1,7 @@
 //! Bad input never hurts the server or other users: over-long lines, floods of
 //! bytes without newlines (memory stays bounded), invalid UTF-8, control
-//! characters and escape sequences, and telnet's in-band commands.
+//! characters and escape sequences (towards other users and the server log),
+//! and telnet's in-band commands.
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{start, Client, Running, PATIENCE};
+use common::{start, start_with, Client, Running, PATIENCE};
 
 #[test]
 fn a_megabyte_line_is_refused_and_the_connection_lives_on() {
@@ -124,4 +125,87 @@ fn telnet_commands_are_dropped_not_relayed_and_refused_politely() {
         "OK, the refusal (IAC WONT TIMING-MARK), then the echo"
     );
     alice.expect_nothing_pending();
+}
+
+#[test]
+fn nothing_a_client_sends_reaches_the_log_raw() {
+    let mut server = Running::start(&[]);
+    let mut mallory = Client::connect(server.addr);
+    // Escape sequences, BEL, a CR and a newline-forged log line everywhere a
+    // client can put text: a refused name, a good name, messages, a DM to a
+    // missing user, a ping token, an unknown command, invalid UTF-8, telnet.
+    mallory.send_raw(b"LOGIN \x1b[2J\x1b]0;owned\x07\r\n");
+    mallory.expect("ERR invalid-username");
+    mallory.send("LOGIN mallory");
+    mallory.expect("OK");
+    let nasty: &[&[u8]] = &[
+        b"MSG \x1b[31mred\x07 \x9b2J\r2026-01-01T00:00:00Z forged\n",
+        b"DM \x1b[2J hello\n",
+        b"PING \x1b[H\x00\x7f\n",
+        b"\x1b[A\n",
+        b"MSG \xff\xfe\x1b\n",
+        b"\xff\xf4\xff\xfd\x06QUIT\n",
+    ];
+    for line in nasty {
+        mallory.send_raw(line);
+    }
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        // The log reader stops at the first line that is not UTF-8, so such a
+        // line shows up here as a missing log line.
+        let line = server.next_log();
+        let end = line.contains("left mallory: quit");
+        seen.push(line);
+        if end {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no departure logged: {seen:#?}");
+    }
+    for line in &seen {
+        assert!(
+            !line.chars().any(char::is_control),
+            "control character in the log: {line:?}"
+        );
+        assert!(
+            line.starts_with("20") && !line.contains("forged"),
+            "a line the server did not write: {line:?}"
+        );
+    }
+    assert!(
+        seen.iter().any(|l| l.ends_with("login mallory")),
+        "{seen:#?}"
+    );
+}
+
+#[test]
+fn telnet_negotiation_does_not_keep_an_idle_connection_alive() {
+    let server = start_with(|c| c.idle_timeout = Duration::from_secs(1));
+    let mut telnet = TcpStream::connect(server.addr()).unwrap();
+    telnet
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // Ask for an option every 200 ms (each request gets a refusal back), but
+    // never send a line: the idle timeout must still end the connection.
+    let mut got = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(6) {
+        let _ = telnet.write_all(b"\xff\xfd\x06");
+        thread::sleep(Duration::from_millis(200));
+        let mut buf = [0u8; 256];
+        match telnet.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {} // nothing yet
+        }
+        if got.ends_with(b"BYE idle-timeout\n") {
+            break;
+        }
+    }
+    let tail = String::from_utf8_lossy(&got[got.len().saturating_sub(40)..]).into_owned();
+    assert!(
+        tail.ends_with("BYE idle-timeout\n"),
+        "still open after {:?}, last bytes {tail:?}",
+        start.elapsed()
+    );
 }

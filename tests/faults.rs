@@ -1,6 +1,7 @@
 //! Faults: peers that reset or half-close the connection, and a server that
-//! runs out of file descriptors. Whatever happens, everybody else is served,
-//! departures are announced once, and the server neither spins nor dies.
+//! runs out of file descriptors or threads. Whatever happens, everybody else
+//! is served, departures are announced once, and the server neither spins nor
+//! dies.
 //! (A peer that vanishes without a word is caught by the idle timeout: see
 //! `tests/protocol.rs`.)
 
@@ -15,19 +16,31 @@ use common::{start, Client, Running, PATIENCE, SERVER_BIN};
 
 #[test]
 fn a_reset_connection_leaves_once_and_frees_the_name() {
-    let server = start();
-    let mut alice = Client::login(server.addr(), "alice");
-    let mut bob = Client::login(server.addr(), "bob");
+    // The real binary, for its log: it shows that the server saw a reset.
+    let mut server = Running::start(&[]);
+    let mut alice = Client::login(server.addr, "alice");
+    let mut bob = Client::login(server.addr, "bob");
     alice.expect("INFO bob connected");
     // Closing a socket with unread data in its receive buffer makes the
-    // kernel send a reset instead of a normal close.
+    // kernel send a reset instead of a normal close (what SO_LINGER 0 does).
     bob.send("PING unread");
-    thread::sleep(Duration::from_millis(100));
+    bob.stream
+        .peek(&mut [0u8; 1])
+        .expect("the PONG has arrived");
     drop(bob);
     alice.expect("INFO bob disconnected");
     alice.expect_nothing_pending();
-    let _bob = Client::login(server.addr(), "bob");
+    let _bob = Client::login(server.addr, "bob");
     alice.expect("INFO bob connected");
+    let deadline = Instant::now() + PATIENCE;
+    let left = loop {
+        let line = server.next_log();
+        if line.contains("left bob:") {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "bob's departure not logged");
+    };
+    assert!(left.ends_with("error: connection reset"), "{left}");
 }
 
 #[test]
@@ -88,6 +101,65 @@ fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
     };
     newcomer.send("LOGIN survivor");
     newcomer.expect("OK");
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server is alive"
+    );
+}
+
+#[test]
+fn out_of_threads_clients_are_refused_politely_and_served_again_later() {
+    let mut server = Running::start(&[]);
+    let addr = server.addr;
+    let mut first = Client::login(addr, "first");
+    let mut leaving = Client::login(addr, "leaving");
+    first.expect("INFO leaving connected");
+    // Cap the server's address space at what it uses now: no new thread stack
+    // fits, so every new connection finds the server out of threads. (Heap
+    // arenas are reserved up front, so allocations still succeed.)
+    let vm_bytes = server.status_kb("VmSize") * 1024;
+    let pid = server.child.id().to_string();
+    let capped = Command::new("prlimit")
+        .args(["--pid", &pid, &format!("--as={vm_bytes}")])
+        .status()
+        .expect("run prlimit (util-linux)");
+    assert!(capped.success(), "prlimit failed");
+    for _ in 0..5 {
+        let mut refused = Client::connect(addr);
+        refused.expect("BYE server-full");
+        refused.expect_closed();
+    }
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if server.next_log().contains("refused: cannot start a thread") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the failure was not logged");
+    }
+    // Everybody already inside is still served.
+    first.send("MSG still here");
+    first.expect("MSG first still here");
+    leaving.expect("MSG first still here");
+    // When someone leaves, their threads' memory can start a newcomer's.
+    leaving.send("QUIT");
+    leaving.expect("BYE");
+    leaving.expect_closed();
+    first.expect("INFO leaving disconnected");
+    let deadline = Instant::now() + PATIENCE;
+    let mut newcomer = loop {
+        let mut c = Client::connect(addr);
+        c.send("PING in");
+        match c.line().as_str() {
+            "PONG in" => break c,
+            "BYE server-full" => {}
+            other => panic!("unexpected {other}"),
+        }
+        assert!(Instant::now() < deadline, "no room after a departure");
+        thread::sleep(Duration::from_millis(50));
+    };
+    newcomer.send("LOGIN newcomer");
+    newcomer.expect("OK");
+    first.expect("INFO newcomer connected");
     assert!(
         server.child.try_wait().unwrap().is_none(),
         "the server is alive"

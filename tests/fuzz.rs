@@ -202,30 +202,30 @@ fn a_live_server_survives_200_fuzzing_connections() {
         for worker in workers {
             worker.join().expect("fuzzing worker");
         }
-    });
-    // The server is still fine: a fresh user logs in, talks and pings.
-    let mut fresh = Client::login(addr, "fresh");
-    fresh.send("MSG still standing");
-    fresh.send("PING after");
-    loop {
-        let line = fresh.line();
-        if line == "PONG after" {
-            break;
+        // The server is still fine: a fresh user logs in, talks and pings.
+        let mut fresh = Client::login(addr, "fresh");
+        fresh.send("MSG still standing");
+        fresh.send("PING after");
+        loop {
+            let line = fresh.line();
+            if line == "PONG after" {
+                break;
+            }
+            // Fuzzers that logged in may still be chatting or leaving.
+            assert!(
+                line.starts_with("MSG ") || line.starts_with("INFO ") || line.starts_with("DM "),
+                "{line}"
+            );
         }
-        // Fuzzers that logged in may still be chatting or leaving.
+        loop {
+            let line = watcher.line();
+            if line == "MSG fresh still standing" {
+                break;
+            }
+        }
         assert!(
-            line.starts_with("MSG ") || line.starts_with("INFO ") || line.starts_with("DM "),
-            "{line}"
+            !SERVER_THREAD_PANICKED.load(Ordering::SeqCst),
+            "a server thread panicked"
         );
-    }
-    loop {
-        let line = watcher.line();
-        if line == "MSG fresh still standing" {
-            break;
-        }
-    }
-    assert!(
-        !SERVER_THREAD_PANICKED.load(Ordering::SeqCst),
-        "a server thread panicked"
-    );
+    });
 }

@@ -1,23 +1,33 @@
 //! A client that stops reading is dropped when its backlog overflows, and in
 //! the meantime nobody else waits: the others get every message with low
-//! latency, and the server's memory stays bounded.
+//! latency, and the server's memory stays bounded. If the stalled client
+//! wakes up, it learns why it was dropped (`BYE too-slow`).
 
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Client, Running, PATIENCE};
+use common::{start_with, Client, Running, PATIENCE};
 
 const CHATTERS: usize = 4;
 const MESSAGES: usize = 30_000;
 const SIZE: usize = 1000; // 30,000 x 1000 B = 30 MB of chat
 const BATCH: usize = 100;
 
+/// One test at a time: the latency measurement must not share the two cores
+/// with the other test's traffic.
+static ALONE: Mutex<()> = Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ALONE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 #[test]
 fn a_stalled_reader_is_dropped_and_nobody_else_waits() {
+    let _alone = alone();
     let server = Running::start(&[]);
     let addr = server.addr;
     let stalled = Client::login(addr, "stalled");
@@ -106,4 +116,52 @@ fn receive(mut chatter: Client, epoch: &Instant) -> Report {
             .push(epoch.elapsed().as_micros().saturating_sub(sent));
     }
     report
+}
+
+#[test]
+fn a_stalled_reader_that_wakes_up_hears_bye_too_slow_and_its_name_is_free() {
+    let _alone = alone();
+    const BACKLOG: usize = 128 * 1024;
+    const LINES: usize = 50; // 50 kB a batch, well under the backlog
+    let server = start_with(|c| c.max_backlog = BACKLOG);
+    let mut stalled = Client::login(server.addr(), "stalled");
+    let mut talker = Client::login(server.addr(), "talker");
+    stalled.expect("INFO talker connected");
+    // Talk until the stalled client overflows (the kernel's socket buffers
+    // take a few megabytes first), reading our own echoes after each batch
+    // (they count against our own backlog).
+    let padding = "p".repeat(1000);
+    let batch: String = (0..LINES).map(|_| format!("MSG {padding}\n")).collect();
+    let echo = format!("MSG talker {padding}");
+    let mut dropped = false;
+    for _ in 0..MESSAGES / LINES {
+        talker.send_raw(batch.as_bytes());
+        let mut echoes = 0;
+        while echoes < LINES {
+            match talker.line() {
+                line if line == echo => echoes += 1,
+                line if line == "INFO stalled disconnected" => dropped = true,
+                other => panic!("unexpected {other:.80}"),
+            }
+        }
+        if dropped {
+            break;
+        }
+    }
+    assert!(dropped, "30 MB sent and the stalled client is still there");
+    // Its name is free at once.
+    let mut again = Client::login(server.addr(), "stalled");
+    talker.expect("INFO stalled connected");
+    again.expect_nothing_pending();
+    // When it finally reads, it gets whole lines up to the overflow, then the
+    // reason, then the end of the stream.
+    let mut last = String::new();
+    while let Some(line) = stalled.try_line() {
+        assert!(
+            line == echo || line == "BYE too-slow",
+            "unexpected {line:.80}"
+        );
+        last = line;
+    }
+    assert_eq!(last, "BYE too-slow");
 }

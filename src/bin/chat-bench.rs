@@ -1,5 +1,6 @@
 //! `chat-bench`: parses the command line into [`Options`] and prints the report.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -38,12 +39,14 @@ fn main() -> ExitCode {
         }
     };
     match bench::run(&options) {
-        Ok(report) if options.json => {
-            println!("{}", report.json());
-            ExitCode::SUCCESS
-        }
         Ok(report) => {
-            print!("{}", report.table());
+            let text = if options.json {
+                report.json() + "\n"
+            } else {
+                report.table()
+            };
+            // A closed pipe (e.g. `| head`) is not worth a panic.
+            let _ = std::io::stdout().write_all(text.as_bytes());
             ExitCode::SUCCESS
         }
         Err(err) => {

@@ -17,6 +17,7 @@ Connect with chat-client, `nc HOST PORT` or `telnet HOST PORT`.
 options:
   --bind ADDR            address to listen on (default 0.0.0.0)
   --port PORT            line-protocol port (default 4000; 0 picks a free one)
+  --web-port PORT        web page and WebSocket port (default 8080; 0 turns it off)
   --idle-timeout SECS    drop a client that sends no line for this long (default 60)
   --max-clients N        connections at once; one more gets BYE server-full (default 10000)
   --max-line BYTES       longest accepted line (default 4096)
@@ -59,12 +60,14 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Config>, CliError>
     let mut args = Args::new(args);
     let mut bind: IpAddr = config.addr.ip();
     let mut port = config.addr.port();
+    let mut web_port: u16 = config.web_addr.map_or(0, |web| web.port());
     let mut rate: Option<f64> = None;
     let mut burst: Option<u32> = None;
     while let Some(flag) = args.next_flag()? {
         match flag.as_str() {
             "--bind" => bind = args.value(&flag)?,
             "--port" => port = args.value(&flag)?,
+            "--web-port" => web_port = args.value(&flag)?,
             "--idle-timeout" => {
                 let secs: u64 = args.value(&flag)?;
                 if secs == 0 {
@@ -100,6 +103,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Config>, CliError>
         }
     }
     config.addr = SocketAddr::new(bind, port);
+    config.web_addr = (web_port != 0).then(|| SocketAddr::new(bind, web_port));
     config.max_rate = match (rate, burst) {
         (Some(per_sec), burst) => Some(RateLimit {
             per_sec,

@@ -21,6 +21,7 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 pub fn config() -> Config {
     Config {
         addr: "127.0.0.1:0".parse().unwrap(),
+        web_addr: None,
         log: false,
         ..Config::default()
     }
@@ -140,11 +141,11 @@ pub struct Running {
 }
 
 impl Running {
-    /// Runs the binary with `args` after `--bind 127.0.0.1 --port 0`.
+    /// Runs the binary with `args` after `--bind 127.0.0.1 --port 0 --web-port 0`.
     pub fn start(args: &[&str]) -> Running {
         let mut command = Command::new(SERVER_BIN);
         command
-            .args(["--bind", "127.0.0.1", "--port", "0"])
+            .args(["--bind", "127.0.0.1", "--port", "0", "--web-port", "0"])
             .args(args);
         Running::spawn(command)
     }

@@ -1,0 +1,272 @@
+//! The web listener over real sockets: WebSocket users are full users of the
+//! same room as line-protocol users, broken frames close with the right status
+//! and free the name, and plain HTTP gets correct answers, never a hang.
+//!
+//! The WebSocket client here is written from RFC 6455 by hand (masked client
+//! frames, server frames read back), independently of `src/websocket.rs`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use chat::server::{Config, Server};
+use common::{Client, PATIENCE};
+
+fn start() -> Server {
+    Server::bind(Config {
+        web_addr: Some("127.0.0.1:0".parse().unwrap()),
+        ..common::config()
+    })
+    .expect("server starts")
+}
+
+/// Sends a raw HTTP request and returns the whole response (the server closes).
+fn http(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// A minimal WebSocket client.
+struct Ws {
+    stream: TcpStream,
+}
+
+/// A frame from the server: opcode and payload.
+type Frame = (u8, Vec<u8>);
+
+impl Ws {
+    fn connect(addr: SocketAddr) -> Ws {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream
+            .write_all(
+                b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+                  Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                  Sec-WebSocket-Version: 13\r\n\r\n",
+            )
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).expect("handshake answer");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        // The accept key from RFC 6455's own example.
+        assert!(
+            head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+            "{head}"
+        );
+        Ws { stream }
+    }
+
+    /// Sends one frame, masked as a client must (or not, to break the rules).
+    fn send_frame(&mut self, first_byte: u8, payload: &[u8], masked: bool) {
+        let mut frame = vec![first_byte];
+        let mask_bit = if masked { 0x80 } else { 0 };
+        match payload.len() {
+            n if n < 126 => frame.push(mask_bit | n as u8),
+            n if n <= 0xffff => {
+                frame.push(mask_bit | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(mask_bit | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        if masked {
+            frame.extend_from_slice(&key);
+            frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        } else {
+            frame.extend_from_slice(payload);
+        }
+        // The server may already have closed on us: that is what some tests check.
+        let _ = self.stream.write_all(&frame);
+    }
+
+    fn send(&mut self, line: &str) {
+        self.send_frame(0x81, line.as_bytes(), true);
+    }
+
+    fn frame(&mut self) -> Frame {
+        let mut head = [0u8; 2];
+        self.stream.read_exact(&mut head).expect("a frame header");
+        assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut b = [0u8; 2];
+                self.stream.read_exact(&mut b).unwrap();
+                u16::from_be_bytes(b) as usize
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                self.stream.read_exact(&mut b).unwrap();
+                u64::from_be_bytes(b) as usize
+            }
+            n => n as usize,
+        };
+        let mut payload = vec![0u8; len];
+        self.stream.read_exact(&mut payload).unwrap();
+        (head[0] & 0x0f, payload)
+    }
+
+    /// The next text frame, as a line.
+    fn line(&mut self) -> String {
+        let (opcode, payload) = self.frame();
+        assert_eq!(opcode, 1, "a text frame, got {payload:?}");
+        String::from_utf8(payload).unwrap()
+    }
+
+    fn expect(&mut self, want: &str) {
+        assert_eq!(self.line(), want);
+    }
+
+    /// Reads up to the close frame and returns its status.
+    fn close_status(&mut self) -> u16 {
+        loop {
+            let (opcode, payload) = self.frame();
+            if opcode == 8 {
+                assert!(payload.len() >= 2, "close frame with a status");
+                return u16::from_be_bytes([payload[0], payload[1]]);
+            }
+        }
+    }
+}
+
+#[test]
+fn websocket_and_tcp_users_share_one_room() {
+    let server = start();
+    let web = server.web_addr().expect("web listener");
+    let mut tcp = Client::login(server.addr(), "tcpuser");
+    let mut ws = Ws::connect(web);
+    ws.send("LOGIN webby");
+    ws.expect("OK");
+    tcp.expect("INFO webby connected");
+    ws.send("MSG hello from the browser");
+    ws.expect("MSG webby hello from the browser");
+    tcp.expect("MSG webby hello from the browser");
+    tcp.send("MSG hi web");
+    tcp.expect("MSG tcpuser hi web");
+    ws.expect("MSG tcpuser hi web");
+    tcp.send("DM WEBBY psst");
+    ws.expect("DM tcpuser psst");
+    ws.send("DM tcpuser back at you");
+    tcp.expect("DM webby back at you");
+    ws.send("WHO");
+    ws.expect("USER tcpuser");
+    ws.expect("USER webby");
+    // Browser pings are answered and count as activity.
+    ws.send_frame(0x89, b"are you there", true);
+    assert_eq!(ws.frame(), (0xA, b"are you there".to_vec()));
+    ws.send("QUIT");
+    ws.expect("BYE");
+    assert_eq!(ws.close_status(), 1000);
+    tcp.expect("INFO webby disconnected");
+    tcp.expect_nothing_pending();
+}
+
+/// A way of breaking the framing rules.
+type Breakage = Box<dyn Fn(&mut Ws)>;
+
+#[test]
+fn broken_frames_close_with_the_right_status_and_free_the_name() {
+    let server = start();
+    let web = server.web_addr().unwrap();
+    let mut tcp = Client::login(server.addr(), "watcher");
+    let cases: [(&str, Breakage, u16); 5] = [
+        (
+            "unmasked",
+            Box::new(|ws| ws.send_frame(0x81, b"MSG hi", false)),
+            1002,
+        ),
+        (
+            "unknown opcode",
+            Box::new(|ws| ws.send_frame(0x83, b"", true)),
+            1002,
+        ),
+        (
+            "control frame over 125 bytes",
+            Box::new(|ws| ws.send_frame(0x89, &[b'p'; 200], true)),
+            1002,
+        ),
+        (
+            "invalid UTF-8",
+            Box::new(|ws| ws.send_frame(0x81, b"MSG caf\xe9", true)),
+            1007,
+        ),
+        (
+            "over the line limit",
+            Box::new(|ws| ws.send_frame(0x81, &[b'x'; 5000], true)),
+            1009,
+        ),
+    ];
+    for (what, break_it, status) in cases {
+        let mut ws = Ws::connect(web);
+        ws.send("LOGIN breaker");
+        ws.expect("OK");
+        tcp.expect("INFO breaker connected");
+        break_it(&mut ws);
+        assert_eq!(ws.close_status(), status, "{what}");
+        tcp.expect("INFO breaker disconnected");
+    }
+    tcp.expect_nothing_pending();
+}
+
+#[test]
+fn plain_http_gets_proper_answers() {
+    let server = start();
+    let web = server.web_addr().unwrap();
+    let page = http(web, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page:.200}");
+    assert!(page.contains("text/html"), "{page:.300}");
+    assert!(page.contains("<html"), "the page itself");
+    let missing = http(web, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    let post = http(
+        web,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    assert!(post.contains("Allow: GET"), "{post}");
+    let not_upgrade = http(web, b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(not_upgrade.starts_with("HTTP/1.1 400"), "{not_upgrade}");
+    let garbage = http(web, b"\x16\x03\x01 hello?\r\n\r\n");
+    assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
+    let mut huge = b"GET / HTTP/1.1\r\n".to_vec();
+    for i in 0..200 {
+        huge.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "y".repeat(60)).as_bytes());
+    }
+    huge.extend_from_slice(b"\r\n");
+    let too_big = http(web, &huge);
+    assert!(too_big.starts_with("HTTP/1.1 431"), "{too_big:.100}");
+}
+
+#[test]
+fn browser_pings_keep_a_websocket_user_alive() {
+    let server = Server::bind(Config {
+        web_addr: Some("127.0.0.1:0".parse().unwrap()),
+        idle_timeout: std::time::Duration::from_millis(1000),
+        ..common::config()
+    })
+    .unwrap();
+    let mut pinging = Ws::connect(server.web_addr().unwrap());
+    let mut silent = Ws::connect(server.web_addr().unwrap());
+    for _ in 0..8 {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        pinging.send_frame(0x89, b"hb", true);
+        assert_eq!(pinging.frame(), (0xA, b"hb".to_vec()));
+    }
+    // 2.4 s later the pinging user is still served; the silent one is gone.
+    silent.expect("BYE idle-timeout");
+    assert_eq!(silent.close_status(), 1000);
+    pinging.send("PING still");
+    pinging.expect("PONG still");
+}
