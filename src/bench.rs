@@ -245,7 +245,8 @@ pub struct Report {
     /// Reading clients the server dropped after letting them in (`BYE …`
     /// after `OK`); the stalled client of `slow` is not one of them.
     pub dropped: u64,
-    /// Whether everything expected arrived before the time ran out.
+    /// Whether every client got in and everything expected arrived before
+    /// the time ran out.
     pub complete: bool,
     /// `connect`: until everybody settled; otherwise from the first message
     /// sent until the last one arrived (or the time ran out).
@@ -1251,25 +1252,38 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let server_cpu_at_login = server.pid.and_then(|pid| cpu_seconds(&pid.to_string()));
     let bench_cpu_at_login = cpu_seconds("self");
     let mut writers = Vec::new();
-    for i in 0..options.clients {
-        let answered =
-            || totals.oks.load(Ordering::Relaxed) + totals.refused.load(Ordering::Relaxed);
-        let waited = wait_until(deadline, || answered() + LOGIN_WINDOW >= i as u64);
+    let mut connected = 0u64;
+    let answered = || totals.oks.load(Ordering::Relaxed) + totals.refused.load(Ordering::Relaxed);
+    while connected < options.clients as u64 {
+        let waited = wait_until(deadline, || answered() + LOGIN_WINDOW >= connected);
         let left = deadline.saturating_duration_since(Instant::now());
         if !waited || left.is_zero() {
-            return Err(format!("out of time after logging in {i} clients"));
+            report.problem = Some(format!("out of time after {connected} connections"));
+            break;
         }
-        let stream = connect(server.addr, &format!("b{i}"), left.min(STARTUP_PATIENCE))?;
-        if i < senders {
+        let stream = match connect(
+            server.addr,
+            &format!("b{connected}"),
+            left.min(STARTUP_PATIENCE),
+        ) {
+            Ok(stream) => stream,
+            Err(e) => {
+                report.problem = Some(format!("{e} (after {connected} connections)"));
+                break;
+            }
+        };
+        if writers.len() < senders {
             writers.push(stream.try_clone().map_err(|e| e.to_string())?);
         }
         readers.add(stream);
+        connected += 1;
     }
-    let settled = wait_until(deadline, || {
-        let oks = totals.oks.load(Ordering::Relaxed);
-        oks + totals.refused.load(Ordering::Relaxed) == options.clients as u64
-            && totals.joins.load(Ordering::Relaxed) == oks * oks.saturating_sub(1) / 2
-    });
+    let settled = report.problem.is_none()
+        && wait_until(deadline, || {
+            let oks = totals.oks.load(Ordering::Relaxed);
+            answered() == connected
+                && totals.joins.load(Ordering::Relaxed) == oks * oks.saturating_sub(1) / 2
+        });
 
     // Memory over time only means something while messages flow steadily.
     let sampler = match options.workload {
@@ -1291,13 +1305,19 @@ pub fn run(options: &Options) -> Result<Report, String> {
             per_sender: Vec::new(),
             problem: None,
         },
+        _ if !settled => Sent {
+            per_sender: vec![0; senders],
+            problem: None,
+        },
         Workload::Fanout => blast(writers, options, epoch, deadline),
         Workload::Latency | Workload::Slow => {
             let stream = writers.first().ok_or("no sender")?;
             pace(stream, options, epoch, deadline)
         }
     };
-    report.problem = sent.problem;
+    if report.problem.is_none() {
+        report.problem = sent.problem;
+    }
     let sent_per_sender = sent.per_sender;
     report.sent = sent_per_sender.iter().sum();
     let expected = options.clients as u64 * report.sent;
@@ -1315,10 +1335,12 @@ pub fn run(options: &Options) -> Result<Report, String> {
         Workload::Connect => started.elapsed().as_secs_f64(),
         _ => start.elapsed().as_secs_f64(),
     };
-    if !settled {
+    if !settled && report.problem.is_none() {
         report.problem = Some("not every login settled before the timeout".into());
     }
-    report.complete = report.problem.is_none() && totals.msgs.load(Ordering::Relaxed) >= expected;
+    report.complete = report.problem.is_none()
+        && totals.refused.load(Ordering::Relaxed) == 0
+        && totals.msgs.load(Ordering::Relaxed) >= expected;
     let used = |at_start: Option<f64>, now: Option<f64>| Some(now? - at_start?);
     report.server_cpu = used(
         server_cpu_at_start,
@@ -1344,7 +1366,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
             report.duplicates = got().map(|g| g.duplicates).sum();
             report.lost = got().map(|g| g.lost_given(&sent_per_sender)).sum();
             // Clients that never made it to a reader lost everything.
-            let unread = options.clients.saturating_sub(received.clients.len()) as u64;
+            let unread = connected.saturating_sub(received.clients.len() as u64);
             report.lost += unread * report.sent;
             let first = got().next().map(|g| g.order);
             report.same_order = got().all(|g| Some(g.order) == first);

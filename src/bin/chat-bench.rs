@@ -27,6 +27,9 @@ options:
   --timeout SECS       the whole run stops after this long, finished or not (default 120)
   --json               one JSON line instead of a table
   -h, --help           show this help
+
+Prints the report and exits 0 when every client got in and every message
+arrived, 1 when not (the report says what is missing), 2 on a usage error.
 ";
 
 fn main() -> ExitCode {
@@ -47,7 +50,12 @@ fn main() -> ExitCode {
             };
             // A closed pipe (e.g. `| head`) is not worth a panic.
             let _ = std::io::stdout().write_all(text.as_bytes());
-            ExitCode::SUCCESS
+            // Scripts can tell a full run from one that lost or refused something.
+            if report.complete {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Err(err) => {
             eprintln!("chat-bench: {err}");
