@@ -279,6 +279,9 @@ pub struct Report {
     pub stalled_dropped_after: Option<f64>,
     /// Why the run could not do all it meant to, if it could not.
     pub problem: Option<String>,
+    /// The machine's one-minute load average when the run began: other work
+    /// competing for the cores makes every figure worse.
+    pub load_average: Option<f64>,
 }
 
 impl Report {
@@ -384,6 +387,9 @@ impl Report {
                 ),
             );
         }
+        if let Some(load) = self.load_average {
+            row("load average", format!("{load:.2} (at start)"));
+        }
         if let Some(dropped) = self.stalled_dropped {
             let after = self
                 .stalled_dropped_after
@@ -410,7 +416,7 @@ impl Report {
              \"rss_kb_peak\":{},\"rss_kb_end\":{},\"rss_kb_timeline\":[{}],\"rss_flat\":{},\
              \"rss_kib_per_client\":{},\"threads\":{},\"server_cpu_s\":{},\"bench_cpu_s\":{},\
              \"stalled_dropped\":{},\
-             \"stalled_dropped_after\":{},\"problem\":{}}}",
+             \"stalled_dropped_after\":{},\"problem\":{},\"load_average\":{}}}",
             self.workload,
             self.clients,
             self.refused,
@@ -438,6 +444,8 @@ impl Report {
                 .map_or("null".to_string(), |d| d.to_string()),
             seconds(self.stalled_dropped_after),
             self.problem.as_deref().map_or("null".to_string(), json_string),
+            self.load_average
+                .map_or("null".to_string(), |l| format!("{l:.2}")),
         )
     }
 }
@@ -476,6 +484,12 @@ fn yes_no(b: bool) -> &'static str {
 pub fn proc_status(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     parse_status_field(&status, field)
+}
+
+/// The one-minute load average, from `/proc/loadavg`.
+fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }
 
 /// CPU seconds (user + system, all threads) a process has used so far;
@@ -1226,6 +1240,7 @@ const GRACE: Duration = Duration::from_secs(10);
 /// Runs one workload and reports what it measured.
 pub fn run(options: &Options) -> Result<Report, String> {
     let deadline = Instant::now() + options.timeout;
+    let load_average = load_average();
     let server = ServerProcess::start(&options.target, options.clients)?;
     let epoch = Instant::now();
     let totals = Arc::new(Totals::default());
@@ -1239,6 +1254,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
         workload: options.workload.name(),
         clients: options.clients,
         rss_kb_start: server.status("VmRSS"),
+        load_average,
         ..Report::default()
     };
 
@@ -1445,6 +1461,7 @@ mod tests {
         assert_eq!(parse_stat_cpu_ticks(stat), Some(175));
         assert_eq!(parse_stat_cpu_ticks("4242 (short) S 1 2"), None);
         assert!(cpu_seconds("self").is_some());
+        assert!(load_average().is_some());
     }
 
     #[test]
@@ -1618,7 +1635,8 @@ mod tests {
         assert!(json.contains("\"latency\":{\"p50_us\":1,\"p99_us\":2,\"p999_us\":3,\"max_us\":4}"));
         assert!(json.contains("\"rss_kb_timeline\":[1,2],\"rss_flat\":null,"));
         assert!(json.contains("\"rss_kib_per_client\":100.0,"));
-        assert!(json.ends_with("\"stalled_dropped_after\":1.500,\"problem\":null}"));
+        assert!(json
+            .ends_with("\"stalled_dropped_after\":1.500,\"problem\":null,\"load_average\":null}"));
         assert_eq!(json.matches('{').count(), json.matches('}').count());
         let table = report.table();
         assert!(
