@@ -730,7 +730,8 @@ impl Received {
         if seq < *expected {
             self.duplicates += 1;
         } else {
-            self.lost += seq - *expected;
+            // Saturating: a garbled sequence number must not overflow the count.
+            self.lost = self.lost.saturating_add(seq - *expected);
             *expected = seq + 1;
         }
         self.order = self
@@ -745,12 +746,10 @@ impl Received {
     /// Messages lost so far, counting whatever is still missing given how
     /// many each sender sent.
     fn lost_given(&self, sent: &[u64]) -> u64 {
-        let missing: u64 = sent
-            .iter()
+        sent.iter()
             .zip(&self.next_seq)
             .map(|(sent, next)| sent.saturating_sub(*next))
-            .sum();
-        self.lost + missing
+            .fold(self.lost, u64::saturating_add)
     }
 }
 
