@@ -1511,6 +1511,10 @@ mod tests {
             1 + 2,
             "seq 4 and 5 of b0 never came"
         );
+        for _ in 0..2 {
+            got.take_line(b"MSG b1 9999999999999999999:0:x", 5);
+        }
+        assert_eq!(got.lost_given(&[u64::MAX, u64::MAX]), u64::MAX, "saturates");
 
         let order = |pairs: &[(u8, u8)]| {
             let mut got = Received::new(2);
