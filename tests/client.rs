@@ -100,9 +100,15 @@ impl Running {
             thread::sleep(Duration::from_millis(20));
         };
         let stderr = self.stderr.take().expect("waited once").join().unwrap();
+        // The client has exited; its last lines may still be on their way
+        // through the reading thread, which hangs up at the end of the pipe.
+        let mut rest = Vec::new();
+        while let Ok(line) = self.stdout.recv_timeout(PATIENCE) {
+            rest.push(line);
+        }
         Ended {
             code: status.code().unwrap_or(-1),
-            rest: self.stdout.try_iter().collect(),
+            rest,
             stderr,
         }
     }
