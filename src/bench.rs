@@ -456,7 +456,7 @@ fn seconds(value: Option<f64>) -> String {
 }
 
 /// `text` as a JSON string literal.
-fn json_string(text: &str) -> String {
+pub fn json_string(text: &str) -> String {
     let mut out = String::from("\"");
     for c in text.chars() {
         match c {

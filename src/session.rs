@@ -84,6 +84,7 @@ pub fn serve_websocket(stream: Arc<TcpStream>, peer: SocketAddr, shared: &Shared
         WebSocketInbound {
             reader: MessageReader::new(idle, shared.config.max_line),
             outbox,
+            peer_seen: false,
         }
     });
 }
@@ -197,13 +198,13 @@ fn is_timeout(err: &io::Error) -> bool {
     )
 }
 
-/// Where a session reads from; the idle deadline is reset after every line.
+/// Where a session reads from. The session resets the idle deadline after
+/// every line; anything else that shows the peer is there (a WebSocket ping)
+/// is the transport's to count, since only it knows. Telnet's option
+/// negotiation is not a line and does not count.
 pub trait Inbound {
     fn read_next(&mut self) -> io::Result<Next<'_>>;
     fn reset_idle(&mut self);
-    /// Whether a transport reply shows that the peer is there: a browser's
-    /// ping does, telnet's option negotiation does not (it is no line).
-    fn replies_are_activity(&self) -> bool;
 }
 
 impl Inbound for LineReader<IdleDeadline> {
@@ -214,10 +215,6 @@ impl Inbound for LineReader<IdleDeadline> {
     fn reset_idle(&mut self) {
         self.get_mut().reset();
     }
-
-    fn replies_are_activity(&self) -> bool {
-        false
-    }
 }
 
 /// A WebSocket client's messages as lines; a broken frame ends the
@@ -225,18 +222,28 @@ impl Inbound for LineReader<IdleDeadline> {
 struct WebSocketInbound {
     reader: MessageReader<IdleDeadline>,
     outbox: Arc<Outbox>,
+    /// A ping or pong arrived: the idle deadline restarts before the next read.
+    peer_seen: bool,
 }
 
 impl Inbound for WebSocketInbound {
     fn read_next(&mut self) -> io::Result<Next<'_>> {
+        if std::mem::take(&mut self.peer_seen) {
+            self.reader.get_mut().reset();
+        }
         Ok(match self.reader.read_next()? {
             Event::Text(text) => Next::Line(text.as_bytes()),
+            // A browser's ping or pong shows it is there, like a line does.
             Event::Ping(payload) => {
                 let mut pong = Vec::new();
                 websocket::encode_frame(Opcode::Pong, payload, &mut pong);
+                self.peer_seen = true;
                 Next::Reply(pong)
             }
-            Event::Pong => Next::Reply(Vec::new()),
+            Event::Pong => {
+                self.peer_seen = true;
+                Next::Reply(Vec::new())
+            }
             Event::Close(_) | Event::Ended => Next::Closed,
             Event::Violation(status) => {
                 // The first farewell wins: the session's own (silent, 1000) comes second.
@@ -248,10 +255,6 @@ impl Inbound for WebSocketInbound {
 
     fn reset_idle(&mut self) {
         self.reader.get_mut().reset();
-    }
-
-    fn replies_are_activity(&self) -> bool {
-        true
     }
 }
 
@@ -298,12 +301,12 @@ impl<'a> Session<'a> {
             let flow = match input.read_next() {
                 Ok(Next::Line(bytes)) => self.handle_line(bytes),
                 Ok(Next::TooLong) => self.refuse_line(ErrorCode::LineTooLong),
+                // Transport bytes to send back; not a line, so not activity.
                 Ok(Next::Reply(bytes)) => {
-                    let _ = self.outbox.push_raw(bytes);
-                    if !input.replies_are_activity() {
-                        continue;
+                    if !bytes.is_empty() {
+                        let _ = self.outbox.push_raw(bytes);
                     }
-                    Flow::Continue
+                    continue;
                 }
                 Ok(Next::Closed) => Flow::End(Departure::Closed),
                 Err(err) if is_timeout(&err) => Flow::End(Departure::IdleTimeout),
@@ -354,27 +357,25 @@ impl<'a> Session<'a> {
             return Flow::Continue;
         };
         let command = protocol::parse(line);
-        let name = match (&self.name, command.needs_login()) {
-            (None, true) => {
-                self.reply(ServerLine::Err(ErrorCode::NotLoggedIn));
-                return Flow::Continue;
-            }
-            (name, _) => name.clone(),
-        };
+        if self.name.is_none() && command.needs_login() {
+            self.reply(ServerLine::Err(ErrorCode::NotLoggedIn));
+            return Flow::Continue;
+        }
+        let name = self.name.as_ref();
         match command {
             Command::Empty => {}
             Command::Login(requested) => self.login(requested),
             Command::Msg(text) => match name {
                 Some(name) if !text.is_empty() => {
                     let text = protocol::sanitize(text);
-                    self.shared.registry.broadcast_msg(&name, &text);
+                    self.shared.registry.broadcast_msg(name, &text);
                 }
                 _ => self.reply(ServerLine::Err(ErrorCode::EmptyMessage)),
             },
             Command::Dm(target) => match (name, target) {
                 (Some(name), Some((to, text))) => {
                     let text = protocol::sanitize(text);
-                    if let Err(code) = self.shared.registry.direct_message(&name, to, &text) {
+                    if let Err(code) = self.shared.registry.direct_message(name, to, &text) {
                         self.reply(ServerLine::Err(code));
                     }
                 }

@@ -18,6 +18,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use chat::bench::json_string;
 use chat::server::{Config, Server};
 
 /// Everything the test waits for must happen within this (generous: the
@@ -314,21 +315,6 @@ impl Page {
         );
         panic!("{expression} never gave {expected:?}; last: {reply}\npage: {page}");
     }
-}
-
-/// `text` as a JSON string literal (enough for URLs and our expressions).
-fn json_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// The value of the first `"name":"value"` in a JSON text (for ids, which
