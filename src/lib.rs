@@ -1,8 +1,10 @@
 //! A chat server, its terminal client and a benchmark tool, built on nothing but `std`.
 //!
-//! The server is thread-per-connection: each client gets a reader thread (its
-//! [`session`]) and a writer thread draining a bounded [`outbox`]. Logged-in users
-//! live in one shared [`registry`]. The wire format lives in [`protocol`].
+//! The server is thread-per-connection: each client gets a thread (its
+//! [`session`]) and a bounded [`outbox`], written out without blocking by
+//! whichever thread queued to it, or by a writer thread of its own while its
+//! socket is full. Logged-in users live in one shared [`registry`]. The wire
+//! format lives in [`protocol`].
 
 pub mod base64;
 pub mod bench;
@@ -18,4 +20,6 @@ pub mod registry;
 pub mod server;
 pub mod session;
 pub mod sha1;
+pub mod sys;
+pub mod threads;
 pub mod websocket;

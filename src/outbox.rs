@@ -1,40 +1,53 @@
-//! One connection's outbound queue, and the writer thread that drains it.
+//! One connection's outbound bytes, and who writes them to its socket.
 //!
-//! Nobody but a connection's own writer thread ever writes to its socket. Everyone
-//! else (the session answering its own client, another user's broadcast, a DM)
-//! only *pushes* onto this queue, which never blocks: that is what lets the
-//! registry hold its lock across a whole broadcast without a stalled reader being
-//! able to freeze the room.
+//! Anyone with something for a client (its own session answering it, another
+//! user's broadcast, a DM) appends the bytes to the client's outbox. Appending
+//! never blocks, so the registry can hold its lock across a whole broadcast
+//! without a stalled reader being able to freeze the room.
 //!
-//! The queue is bounded in bytes (`--max-backlog`). A client that stops reading
-//! fills it, and the push that would overflow it instead marks the client as too
-//! slow: the queue is discarded, `BYE too-slow` is queued in its place, and the
-//! read side is shut down so the session ends and the user leaves at once. The
-//! same happens when a single write stays blocked for [`WRITE_STALL_LIMIT`].
+//! **Who writes.** The thread whose append makes an idle outbox non-empty
+//! *claims* it, and takes on writing it out: the claim goes into that thread's
+//! [`Flushes`], which it flushes once it has let go of the registry lock and
+//! before it next waits for its own client (the flush is one `send` that never
+//! blocks, see [`crate::sys::send_nonblocking`]). Lines that others append
+//! meanwhile ride along in the same `send`. A delivered line therefore costs a
+//! share of one system call and no thread wake-up, which is what makes
+//! thread-per-connection fast at fan-out; a session that handles several lines
+//! from one read flushes once for all of them.
 //!
-//! Broadcast lines are shared (`Arc<[u8]>`, encoded once for all recipients);
-//! the writer takes everything queued in one go and sends it with one `write`,
-//! framed for its transport ([`Framing`]).
+//! **Slow readers.** Only when the client's socket buffer is full does the
+//! outbox start a writer thread of its own, which waits for room with a blocking
+//! write and ends as soon as the backlog is written. Meanwhile the backlog is
+//! bounded (`--max-backlog`): the append that would overflow it instead drops
+//! the client as too slow: the backlog is discarded, `BYE too-slow` takes its
+//! place, and the read side is shut down so the session ends and the user leaves
+//! at once. The same happens when one write makes no progress for
+//! [`WRITE_STALL_LIMIT`], or when there is no thread left to wait with.
+//!
+//! Bytes are framed for the connection's transport ([`Framing`]) as they are
+//! appended, so the outbox holds exactly what goes on the wire.
 
-use std::collections::VecDeque;
+use std::cell::RefCell;
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::protocol::ServerLine;
+use crate::sys;
+use crate::threads::ThreadBudget;
 use crate::websocket;
 
-/// How long one write may stay blocked before the client is judged too slow,
-/// even if its backlog has not overflowed (NATS uses a similar write deadline).
+/// How long one write may make no progress before the client is judged too
+/// slow, even if its backlog has not overflowed (NATS uses a similar deadline).
 pub const WRITE_STALL_LIMIT: Duration = Duration::from_secs(10);
 
-/// The writer keeps its batch buffers between writes, but only small ones: after
-/// a burst it gives the memory back, so ten thousand idle connections stay small.
-const KEEP_WIRE_BYTES: usize = 1024;
-const KEEP_BATCH_ITEMS: usize = 16;
+/// After a flush the outbox keeps its buffer only if it is this small: after a
+/// burst it gives the memory back, so ten thousand idle connections stay small.
+const KEEP_BUFFER_BYTES: usize = 1024;
 
-/// How a connection ends, from the writer's side: the last line to send (if
+/// How a connection ends, from the outbox's side: the last line to send (if
 /// any) and, for WebSocket clients, the close status that follows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Farewell {
@@ -43,7 +56,7 @@ pub struct Farewell {
 }
 
 impl Farewell {
-    /// The farewell for a client dropped because its backlog overflowed.
+    /// The farewell for a client dropped because it does not read.
     pub const TOO_SLOW: Farewell = Farewell {
         line: Some(ServerLine::Bye(Some("too-slow"))),
         ws_status: websocket::POLICY_VIOLATION,
@@ -76,134 +89,158 @@ pub enum Framing {
     WebSocket,
 }
 
-/// Returned by [`Outbox::push`] the one time a push overflows the backlog.
+/// Returned by an append the one time it overflows the backlog.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Overflow;
 
-enum Item {
-    /// Protocol lines (one or more, each ending in `\n`), shared between recipients.
-    Lines(Arc<[u8]>),
-    /// Transport bytes sent exactly as they are (a telnet refusal, a WebSocket pong).
-    Raw(Vec<u8>),
-}
-
-impl Item {
-    fn len(&self) -> usize {
-        match self {
-            Item::Lines(bytes) => bytes.len(),
-            Item::Raw(bytes) => bytes.len(),
-        }
-    }
+/// Who is writing the outbox out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writing {
+    /// Nobody: the backlog is empty (or the connection is finished).
+    Idle,
+    /// A thread holds the claim in its [`Flushes`] and will flush soon.
+    Claimed,
+    /// The socket was full: the outbox's own writer thread waits for room.
+    Writer,
 }
 
 struct State {
-    queue: VecDeque<Item>,
-    queued_bytes: usize,
-    writer_waiting: bool,
-    /// Set once the connection is ending; later pushes are dropped.
+    /// Bytes for the wire, in order.
+    backlog: Vec<u8>,
+    /// How much of the front of `backlog` is kept if the backlog is discarded:
+    /// the unsent rest of a partly sent write, so the client never gets half a
+    /// line before its `BYE`.
+    unsent_rest: usize,
+    writing: Writing,
+    /// Set once the connection is ending; later appends are dropped.
     farewell: Option<Farewell>,
+    /// The farewell is written (or the peer is gone) and the socket shut down.
+    finished: bool,
+    /// The latest writer thread, to be joined when the connection ends.
+    writer: Option<JoinHandle<()>>,
 }
 
-/// The bounded outbound queue of one connection. Shared (`Arc`) between the
-/// session, the registry and the writer thread.
+/// The bounded outbound backlog of one connection. Shared (`Arc`) between its
+/// session, the registry, and whichever thread is writing it.
 pub struct Outbox {
     state: Mutex<State>,
-    wake_writer: Condvar,
+    finished: Condvar,
     limit: usize,
+    framing: Framing,
     stream: Arc<TcpStream>,
+    threads: Arc<ThreadBudget>,
 }
 
 impl Outbox {
-    /// A queue holding at most `limit` bytes for `stream`.
-    pub fn new(stream: Arc<TcpStream>, limit: usize) -> Outbox {
+    /// An outbox holding at most `limit` bytes for `stream`, starting its writer
+    /// threads (when the socket is full) within `threads`.
+    pub fn new(
+        stream: Arc<TcpStream>,
+        framing: Framing,
+        limit: usize,
+        threads: Arc<ThreadBudget>,
+    ) -> Outbox {
+        // Applies to the writer thread's blocking writes only: the others never wait.
+        let _ = stream.set_write_timeout(Some(WRITE_STALL_LIMIT));
         Outbox {
             state: Mutex::new(State {
-                queue: VecDeque::new(),
-                queued_bytes: 0,
-                writer_waiting: false,
+                backlog: Vec::new(),
+                unsent_rest: 0,
+                writing: Writing::Idle,
                 farewell: None,
+                finished: false,
+                writer: None,
             }),
-            wake_writer: Condvar::new(),
+            finished: Condvar::new(),
             limit,
+            framing,
             stream,
+            threads,
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic elsewhere while holding this lock leaves a consistent queue
-        // (every update is a single push or swap), so carry on with it.
+        // Every update leaves the state consistent, so carry on after a panic
+        // elsewhere rather than spread it.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues shared protocol lines and wakes the writer if it sleeps. Never
-    /// blocks. Returns `Err(Overflow)` the one time the backlog overflows (the
-    /// client is then being dropped as too slow); pushes to a closing connection
-    /// are silently dropped.
-    pub fn push(&self, lines: Arc<[u8]>) -> Result<(), Overflow> {
-        self.wake_if(self.enqueue(lines)?);
-        Ok(())
+    /// Appends protocol lines (each ending in `\n`). Never blocks; if this makes
+    /// the outbox non-empty, the caller's `flushes` takes on writing it out.
+    /// Returns `Err(Overflow)` the one time the backlog overflows (the client is
+    /// then being dropped as too slow); appends to a closing connection are
+    /// silently dropped.
+    pub fn push(self: &Arc<Self>, lines: &[u8], flushes: &Flushes) -> Result<(), Overflow> {
+        self.append(lines, self.framing, flushes)
     }
 
-    /// Queues one protocol line for this connection alone.
-    pub fn push_line(&self, line: ServerLine<'_>) -> Result<(), Overflow> {
-        self.push(line.to_bytes().into())
+    /// Appends one protocol line for this connection alone.
+    pub fn push_line(self: &Arc<Self>, line: ServerLine<'_>, flushes: &Flushes) {
+        // An overflow means our own client is not reading; it is being dropped
+        // already, and its session will say so.
+        let _ = self.push(&line.to_bytes(), flushes);
     }
 
-    /// Queues transport bytes to be written exactly as they are.
-    pub fn push_raw(&self, bytes: Vec<u8>) -> Result<(), Overflow> {
-        self.wake_if(self.enqueue_item(Item::Raw(bytes))?);
-        Ok(())
+    /// Appends transport bytes to be written exactly as they are (a telnet
+    /// refusal, a WebSocket pong).
+    pub fn push_raw(self: &Arc<Self>, bytes: &[u8], flushes: &Flushes) {
+        let _ = self.append(bytes, Framing::Lines, flushes);
     }
 
-    /// Like [`Outbox::push`], but leaves the wake-up to the caller: returns
-    /// whether the writer sleeps and must be woken with [`Outbox::wake`]. The
-    /// registry uses this to wake writers only after releasing its lock, so a
-    /// broadcast holds the lock for in-memory pushes alone.
-    pub fn enqueue(&self, lines: Arc<[u8]>) -> Result<bool, Overflow> {
-        self.enqueue_item(Item::Lines(lines))
-    }
-
-    /// Wakes the writer (see [`Outbox::enqueue`]).
-    pub fn wake(&self) {
-        self.wake_writer.notify_one();
-    }
-
-    fn wake_if(&self, needed: bool) {
-        if needed {
-            self.wake();
-        }
-    }
-
-    fn enqueue_item(&self, item: Item) -> Result<bool, Overflow> {
+    fn append(
+        self: &Arc<Self>,
+        bytes: &[u8],
+        framing: Framing,
+        flushes: &Flushes,
+    ) -> Result<(), Overflow> {
         let mut state = self.lock();
         if state.farewell.is_some() {
-            return Ok(false);
+            return Ok(());
         }
-        if state.queued_bytes + item.len() > self.limit {
-            state.queue.clear();
-            state.queued_bytes = 0;
+        if state.backlog.len() + bytes.len() > self.limit {
+            let keep = state.unsent_rest;
+            state.backlog.truncate(keep);
+            self.add_farewell(&mut state, Farewell::TOO_SLOW);
+            let claimed = claim(&mut state);
             drop(state);
-            self.close(Farewell::TOO_SLOW);
-            // Wake the session (blocked in a read) so the user leaves now; the
-            // writer may still get `BYE too-slow` out if the client wakes up.
+            // Wake the session (blocked reading) so the user leaves now.
             let _ = self.stream.shutdown(Shutdown::Read);
+            flushes.add(claimed, self);
             return Err(Overflow);
         }
-        state.queued_bytes += item.len();
-        state.queue.push_back(item);
-        // Only the first item after an idle spell needs a wake-up: a busy writer
-        // comes back for the rest by itself, and a system call per line would cost.
-        Ok(state.writer_waiting && state.queue.len() == 1)
+        match framing {
+            Framing::Lines => state.backlog.extend_from_slice(bytes),
+            Framing::WebSocket => websocket::encode_lines(bytes, &mut state.backlog),
+        }
+        let claimed = claim(&mut state);
+        drop(state);
+        flushes.add(claimed, self);
+        Ok(())
     }
 
-    /// Ends the connection: the writer sends what is queued, then the farewell,
-    /// then closes. Only the first farewell counts.
-    pub fn close(&self, farewell: Farewell) {
+    /// Ends the connection: what is queued goes out, then the farewell, then the
+    /// socket is shut down. Only the first farewell counts.
+    pub fn close(self: &Arc<Self>, farewell: Farewell, flushes: &Flushes) {
         let mut state = self.lock();
-        if state.farewell.is_none() {
-            state.farewell = Some(farewell);
-            drop(state);
-            self.wake();
+        if state.farewell.is_some() {
+            return;
+        }
+        self.add_farewell(&mut state, farewell);
+        let claimed = claim(&mut state);
+        drop(state);
+        flushes.add(claimed, self);
+    }
+
+    fn add_farewell(&self, state: &mut State, farewell: Farewell) {
+        state.farewell = Some(farewell);
+        if let Some(line) = farewell.line {
+            match self.framing {
+                Framing::Lines => line.encode(&mut state.backlog),
+                Framing::WebSocket => websocket::encode_lines(&line.to_bytes(), &mut state.backlog),
+            }
+        }
+        if self.framing == Framing::WebSocket {
+            websocket::encode_close(farewell.ws_status, &mut state.backlog);
         }
     }
 
@@ -212,74 +249,162 @@ impl Outbox {
         self.lock().farewell
     }
 
-    /// Waits for work: moves everything queued into `batch` (which must be
-    /// empty) and returns `None`, or, once the queue is empty and the connection
-    /// is ending, returns the farewell.
-    fn take(&self, batch: &mut VecDeque<Item>) -> Option<Farewell> {
-        let mut state = self.lock();
-        loop {
-            if !state.queue.is_empty() {
-                std::mem::swap(&mut state.queue, batch);
-                state.queued_bytes = 0;
-                return None;
-            }
-            if let Some(farewell) = state.farewell {
-                return Some(farewell);
-            }
-            state.writer_waiting = true;
-            state = self
-                .wake_writer
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-            state.writer_waiting = false;
+    /// Waits until the farewell is written (or the peer is gone), at most a
+    /// little longer than a write may stall, then makes sure the socket is shut
+    /// down and no writer thread is left running.
+    pub fn wait_finished(&self) {
+        let state = self.lock();
+        let (mut state, _) = self
+            .finished
+            .wait_timeout_while(state, WRITE_STALL_LIMIT + Duration::from_secs(1), |state| {
+                !state.finished
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        // Only reached without `finished` if a claim was never flushed, which
+        // would be a bug; ending the connection is still the right thing.
+        self.finish(&mut state);
+        let writer = state.writer.take();
+        drop(state);
+        if let Some(writer) = writer {
+            let _ = writer.join();
         }
     }
 
-    /// The writer thread's whole life: drain, frame, write, until the farewell
-    /// or a failed write; then close the socket so the session ends too.
-    pub fn run_writer(&self, framing: Framing) {
-        let mut batch = VecDeque::new();
-        let mut wire = Vec::new();
-        let _ = self.stream.set_write_timeout(Some(WRITE_STALL_LIMIT));
+    /// Writes the backlog out without ever blocking; called by the thread that
+    /// claimed the outbox. A full socket hands the rest to a writer thread.
+    fn flush(self: &Arc<Self>) {
+        let mut state = self.lock();
         loop {
-            let farewell = self.take(&mut batch);
-            for item in batch.drain(..) {
-                match (item, framing) {
-                    (Item::Raw(bytes), _) => wire.extend_from_slice(&bytes),
-                    (Item::Lines(lines), Framing::Lines) => wire.extend_from_slice(&lines),
-                    (Item::Lines(lines), Framing::WebSocket) => {
-                        websocket::encode_lines(&lines, &mut wire)
-                    }
-                }
+            if state.backlog.is_empty() {
+                return self.go_idle(&mut state);
             }
-            if let Some(farewell) = farewell {
-                if let Some(line) = farewell.line {
-                    match framing {
-                        Framing::Lines => line.encode(&mut wire),
-                        Framing::WebSocket => websocket::encode_lines(&line.to_bytes(), &mut wire),
-                    }
+            let out = std::mem::take(&mut state.backlog);
+            state.unsent_rest = 0;
+            drop(state);
+            let sent = sys::send_nonblocking(&self.stream, &out);
+            state = self.lock();
+            match sent {
+                Ok(n) if n == out.len() => recycle(&mut state, out),
+                Ok(n) => return self.start_writer(state, out, n),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    return self.start_writer(state, out, 0)
                 }
-                if framing == Framing::WebSocket {
-                    websocket::encode_close(farewell.ws_status, &mut wire);
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+                    put_back(&mut state, out, 0)
                 }
-                let _ = (&*self.stream).write_all(&wire);
-                break;
-            }
-            if let Err(err) = (&*self.stream).write_all(&wire) {
-                if is_stall(&err) {
-                    self.close(Farewell::TOO_SLOW);
-                }
-                break;
-            }
-            wire.clear();
-            if wire.capacity() > KEEP_WIRE_BYTES {
-                wire = Vec::new();
-            }
-            if batch.capacity() > KEEP_BATCH_ITEMS {
-                batch = VecDeque::new();
+                Err(_) => return self.peer_gone(&mut state),
             }
         }
-        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// The socket is full: puts the unsent rest back in front and hands the
+    /// outbox to a writer thread, or drops the client if none can start.
+    fn start_writer(self: &Arc<Self>, mut state: MutexGuard<'_, State>, out: Vec<u8>, sent: usize) {
+        put_back(&mut state, out, sent);
+        state.writing = Writing::Writer;
+        // The previous writer, if any, gave the outbox back before this claim
+        // was taken, so it has ended or is just returning.
+        let previous = state.writer.take();
+        drop(state);
+        if let Some(previous) = previous {
+            let _ = previous.join();
+        }
+        let outbox = Arc::clone(self);
+        let started = self
+            .threads
+            .spawn("chat-writer", move || outbox.run_writer());
+        let mut state = self.lock();
+        match started {
+            Ok(writer) => state.writer = Some(writer),
+            Err(_) => self.drop_too_slow(&mut state),
+        }
+    }
+
+    /// The writer thread: blocking writes until the backlog is empty, then it
+    /// gives the outbox back and ends.
+    fn run_writer(&self) {
+        let mut state = self.lock();
+        loop {
+            if state.backlog.is_empty() {
+                return self.go_idle(&mut state);
+            }
+            let out = std::mem::take(&mut state.backlog);
+            state.unsent_rest = 0;
+            drop(state);
+            let written = (&*self.stream).write_all(&out);
+            state = self.lock();
+            match written {
+                Ok(()) => recycle(&mut state, out),
+                Err(err) if is_stall(&err) => return self.drop_too_slow(&mut state),
+                Err(_) => return self.peer_gone(&mut state),
+            }
+        }
+    }
+
+    /// Nothing left to write: the outbox is free to be claimed again, and a
+    /// connection whose farewell has gone out is finished.
+    fn go_idle(&self, state: &mut State) {
+        state.writing = Writing::Idle;
+        if state.farewell.is_some() {
+            self.finish(state);
+        }
+    }
+
+    /// The client cannot keep up (or no thread could wait for it): drops it
+    /// without waiting any longer.
+    fn drop_too_slow(&self, state: &mut State) {
+        if state.farewell.is_none() {
+            state.farewell = Some(Farewell::TOO_SLOW);
+        }
+        self.peer_gone(state);
+    }
+
+    /// The socket failed (or is given up on): nothing more can be sent.
+    fn peer_gone(&self, state: &mut State) {
+        state.backlog = Vec::new();
+        state.unsent_rest = 0;
+        if state.farewell.is_none() {
+            state.farewell = Some(Farewell::silent(websocket::NORMAL));
+        }
+        state.writing = Writing::Idle;
+        self.finish(state);
+    }
+
+    fn finish(&self, state: &mut State) {
+        if !state.finished {
+            state.finished = true;
+            // Ends the session too, if it is still reading.
+            let _ = self.stream.shutdown(Shutdown::Both);
+            self.finished.notify_all();
+        }
+    }
+}
+
+/// Takes the claim on an idle outbox that has something to do: bytes to write,
+/// or a farewell (even a silent one) to finish the connection with.
+fn claim(state: &mut State) -> bool {
+    let work = !state.backlog.is_empty() || state.farewell.is_some();
+    let claimed = state.writing == Writing::Idle && work && !state.finished;
+    if claimed {
+        state.writing = Writing::Claimed;
+    }
+    claimed
+}
+
+/// Puts what a write left unsent back in front of the backlog.
+fn put_back(state: &mut State, mut out: Vec<u8>, sent: usize) {
+    out.drain(..sent);
+    state.unsent_rest = out.len();
+    out.extend_from_slice(&state.backlog);
+    state.backlog = out;
+}
+
+/// Reuses a written-out buffer as the backlog if nothing new arrived and it is
+/// small; otherwise it is freed.
+fn recycle(state: &mut State, mut out: Vec<u8>) {
+    if state.backlog.is_empty() && out.capacity() <= KEEP_BUFFER_BYTES {
+        out.clear();
+        state.backlog = out;
     }
 }
 
@@ -288,4 +413,38 @@ fn is_stall(err: &io::Error) -> bool {
         err.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
+}
+
+/// The outboxes one thread has claimed and must write out. A thread flushes
+/// them after its registry work and before it waits for anything; dropping
+/// the list flushes it too, so a claim is never forgotten.
+#[derive(Default)]
+pub struct Flushes {
+    claimed: RefCell<Vec<Arc<Outbox>>>,
+}
+
+impl Flushes {
+    pub fn new() -> Flushes {
+        Flushes::default()
+    }
+
+    fn add(&self, claimed: bool, outbox: &Arc<Outbox>) {
+        if claimed {
+            self.claimed.borrow_mut().push(Arc::clone(outbox));
+        }
+    }
+
+    /// Writes out every claimed outbox (never blocks).
+    pub fn flush(&self) {
+        let claimed = std::mem::take(&mut *self.claimed.borrow_mut());
+        for outbox in claimed {
+            outbox.flush();
+        }
+    }
+}
+
+impl Drop for Flushes {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }

@@ -2,10 +2,10 @@
 //! every connection, and every operation on it.
 //!
 //! Two rules make this safe and fair:
-//! - **Nothing under the lock blocks.** Delivering a line only pushes it onto the
-//!   recipient's [`Outbox`] (a bounded in-memory queue); the recipient's own
-//!   writer thread does the socket write. One user who stops reading can
-//!   therefore never stall a broadcast.
+//! - **Nothing under the lock blocks.** Delivering a line only appends it to the
+//!   recipient's [`Outbox`] (a bounded in-memory backlog); the socket writes
+//!   happen after the lock is released, by the caller's [`Flushes`], and never
+//!   wait. One user who stops reading can therefore never stall a broadcast.
 //! - **One order for everybody.** Every broadcast is enqueued to all recipients
 //!   while the lock is held, so all users receive broadcasts in the same order,
 //!   and a joining user's `OK` comes before every broadcast it will see.
@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::outbox::Outbox;
+use crate::outbox::{Flushes, Outbox};
 use crate::protocol::{ErrorCode, ServerLine, Username};
 
 /// One logged-in user: where their lines go, and their socket (kept so the
@@ -52,70 +52,70 @@ impl Registry {
 
     /// Registers `name`: queues `OK` to the new user and `INFO <name> connected`
     /// to everybody else, or refuses with `ERR username-taken`.
-    pub fn login(&self, name: &Username, member: Member) -> Result<(), ErrorCode> {
+    pub fn login(
+        &self,
+        name: &Username,
+        member: Member,
+        flushes: &Flushes,
+    ) -> Result<(), ErrorCode> {
+        let notice = ServerLine::Info(&format!("{name} connected")).to_bytes();
         let mut users = self.lock();
         if users.contains_key(name) {
             return Err(ErrorCode::UsernameTaken);
         }
-        // A fresh outbox cannot overflow on its first line.
-        let _ = member.outbox.push_line(ServerLine::Ok);
-        let notice = line(ServerLine::Info(&format!("{name} connected")));
+        member.outbox.push_line(ServerLine::Ok, flushes);
         users.insert(name.clone(), member);
-        let woken = broadcast_locked(&mut users, notice, Some(name));
-        drop(users);
-        woken.wake();
+        broadcast_locked(&mut users, &notice, Some(name), flushes);
         Ok(())
     }
 
     /// Sends `MSG <from> <text>` to every logged-in user, the sender included.
-    pub fn broadcast_msg(&self, from: &Username, text: &str) {
-        let message = line(ServerLine::Msg(from.as_str(), text));
-        let woken = broadcast_locked(&mut self.lock(), message, None);
-        woken.wake();
+    pub fn broadcast_msg(&self, from: &Username, text: &str, flushes: &Flushes) {
+        let message = ServerLine::Msg(from.as_str(), text).to_bytes();
+        broadcast_locked(&mut self.lock(), &message, None, flushes);
     }
 
     /// Sends `DM <from> <text>` to `to` alone (matched case-insensitively).
-    pub fn direct_message(&self, from: &Username, to: &str, text: &str) -> Result<(), ErrorCode> {
+    pub fn direct_message(
+        &self,
+        from: &Username,
+        to: &str,
+        text: &str,
+        flushes: &Flushes,
+    ) -> Result<(), ErrorCode> {
         let to = Username::parse(to).map_err(|_| ErrorCode::UserNotFound)?;
-        let message = line(ServerLine::Dm(from.as_str(), text));
+        let message = ServerLine::Dm(from.as_str(), text).to_bytes();
         let mut users = self.lock();
         let recipient = users.get(&to).ok_or(ErrorCode::UserNotFound)?;
-        let mut woken = Wakeups::default();
-        match recipient.outbox.enqueue(message) {
-            Ok(wake) => woken.add(wake, &recipient.outbox),
-            Err(_) => drop_members_locked(&mut users, vec![to], &mut woken),
+        if recipient.outbox.push(&message, flushes).is_err() {
+            drop_members_locked(&mut users, vec![to], flushes);
         }
-        drop(users);
-        woken.wake();
         Ok(())
     }
 
     /// The `WHO` answer: one `USER <name>` line per logged-in user, sorted by
     /// name the way people read (case-insensitively), as one block of bytes.
-    pub fn who(&self) -> Arc<[u8]> {
+    pub fn who(&self) -> Vec<u8> {
         let mut names: Vec<Username> = self.lock().keys().cloned().collect();
         names.sort_by_cached_key(Username::folded);
         let mut out = Vec::with_capacity(names.len() * 16);
         for name in &names {
             ServerLine::User(name.as_str()).encode(&mut out);
         }
-        out.into()
+        out
     }
 
     /// Removes `name` if it is still this connection's (the name may have been
     /// freed and taken by somebody else meanwhile) and tells everybody else it
     /// left. Returns whether it was removed here.
-    pub fn leave(&self, name: &Username, outbox: &Arc<Outbox>) -> bool {
+    pub fn leave(&self, name: &Username, outbox: &Arc<Outbox>, flushes: &Flushes) -> bool {
         let mut users = self.lock();
         let ours = users
             .get(name)
             .is_some_and(|member| Arc::ptr_eq(&member.outbox, outbox));
-        let mut woken = Wakeups::default();
         if ours {
-            drop_members_locked(&mut users, vec![name.clone()], &mut woken);
+            drop_members_locked(&mut users, vec![name.clone()], flushes);
         }
-        drop(users);
-        woken.wake();
         ours
     }
 
@@ -130,51 +130,21 @@ impl Registry {
     }
 }
 
-fn line(server_line: ServerLine<'_>) -> Arc<[u8]> {
-    server_line.to_bytes().into()
-}
-
-/// Writers to wake once the registry lock is released: waking a thread is a
-/// system call, and doing it under the lock would serialise every broadcast
-/// behind hundreds of them.
-#[derive(Default)]
-struct Wakeups(Vec<Arc<Outbox>>);
-
-impl Wakeups {
-    fn add(&mut self, needed: bool, outbox: &Arc<Outbox>) {
-        if needed {
-            self.0.push(Arc::clone(outbox));
-        }
-    }
-
-    fn wake(self) {
-        for outbox in self.0 {
-            outbox.wake();
-        }
-    }
-}
-
 /// Queues `bytes` to every user but `except`; drops whoever overflows.
-fn broadcast_locked(users: &mut Users, bytes: Arc<[u8]>, except: Option<&Username>) -> Wakeups {
-    let mut woken = Wakeups::default();
+fn broadcast_locked(users: &mut Users, bytes: &[u8], except: Option<&Username>, flushes: &Flushes) {
     let mut overflowed = Vec::new();
     for (name, member) in users.iter() {
-        if Some(name) == except {
-            continue;
-        }
-        match member.outbox.enqueue(Arc::clone(&bytes)) {
-            Ok(wake) => woken.add(wake, &member.outbox),
-            Err(_) => overflowed.push(name.clone()),
+        if Some(name) != except && member.outbox.push(bytes, flushes).is_err() {
+            overflowed.push(name.clone());
         }
     }
-    drop_members_locked(users, overflowed, &mut woken);
-    woken
+    drop_members_locked(users, overflowed, flushes);
 }
 
 /// Removes the given users and tells everybody else, once per user, that they
 /// left. A departure notice can overflow somebody else in turn; the work list
 /// handles that without recursion.
-fn drop_members_locked(users: &mut Users, mut leaving: Vec<Username>, woken: &mut Wakeups) {
+fn drop_members_locked(users: &mut Users, mut leaving: Vec<Username>, flushes: &Flushes) {
     while let Some(name) = leaving.pop() {
         let Some((name, member)) = users.remove_entry(&name) else {
             continue;
@@ -182,12 +152,10 @@ fn drop_members_locked(users: &mut Users, mut leaving: Vec<Username>, woken: &mu
         // Wake its session (blocked reading) so the connection winds down too.
         // Harmless for a user leaving on its own: its session is the caller.
         let _ = member.stream.shutdown(Shutdown::Read);
-        let notice = line(ServerLine::Info(&format!("{name} disconnected")));
+        let notice = ServerLine::Info(&format!("{name} disconnected")).to_bytes();
         for (other, member) in users.iter() {
-            match member.outbox.enqueue(Arc::clone(&notice)) {
-                Ok(wake) => woken.add(wake, &member.outbox),
-                Err(_) if !leaving.contains(other) => leaving.push(other.clone()),
-                Err(_) => {}
+            if member.outbox.push(&notice, flushes).is_err() && !leaving.contains(other) {
+                leaving.push(other.clone());
             }
         }
     }
@@ -196,22 +164,31 @@ fn drop_members_locked(users: &mut Users, mut leaving: Vec<Username>, woken: &mu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbox::Framing;
+    use crate::threads::ThreadBudget;
+    use std::io::Read;
     use std::net::TcpListener;
 
     fn connected_member() -> (Member, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let stream = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
         let (peer, _) = listener.accept().unwrap();
-        let outbox = Arc::new(Outbox::new(Arc::clone(&stream), 1 << 20));
+        let outbox = Arc::new(Outbox::new(
+            Arc::clone(&stream),
+            Framing::Lines,
+            1 << 20,
+            ThreadBudget::new(4),
+        ));
         (Member { outbox, stream }, peer)
     }
 
     #[test]
     fn a_panic_while_holding_the_lock_does_not_take_the_registry_down() {
         let registry = Registry::new();
+        let flushes = Flushes::new();
         let alice = Username::parse("alice").unwrap();
-        let (member, _peer) = connected_member();
-        registry.login(&alice, member.clone()).unwrap();
+        let (member, mut alice_peer) = connected_member();
+        registry.login(&alice, member.clone(), &flushes).unwrap();
         let poisoner = registry.clone();
         let panicked = std::thread::spawn(move || {
             let _guard = poisoner.users.lock().unwrap();
@@ -223,11 +200,24 @@ mod tests {
         // Everything still works for everybody else.
         let bob = Username::parse("bob").unwrap();
         let (bob_member, _bob_peer) = connected_member();
-        registry.login(&bob, bob_member).unwrap();
+        registry.login(&bob, bob_member, &flushes).unwrap();
         assert_eq!(&*registry.who(), b"USER alice\nUSER bob\n");
-        registry.broadcast_msg(&bob, "still here");
-        assert_eq!(registry.direct_message(&bob, "ALICE", "hi"), Ok(()));
-        assert!(registry.leave(&alice, &member.outbox));
+        registry.broadcast_msg(&bob, "still here", &flushes);
+        assert_eq!(
+            registry.direct_message(&bob, "ALICE", "hi", &flushes),
+            Ok(())
+        );
+        assert!(registry.leave(&alice, &member.outbox, &flushes));
         assert_eq!(registry.len(), 1);
+        // Nothing reached alice's socket before this thread flushed; then all of it, in order.
+        alice_peer.set_nonblocking(true).unwrap();
+        let early = alice_peer.read(&mut [0; 64]).unwrap_err();
+        assert_eq!(early.kind(), std::io::ErrorKind::WouldBlock);
+        alice_peer.set_nonblocking(false).unwrap();
+        flushes.flush();
+        let expected = "OK\nINFO bob connected\nMSG bob still here\nDM bob hi\n";
+        let mut got = vec![0; expected.len()];
+        alice_peer.read_exact(&mut got).unwrap();
+        assert_eq!(String::from_utf8(got).unwrap(), expected);
     }
 }

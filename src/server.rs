@@ -4,10 +4,10 @@
 //! The accept loop does as little as possible and never blocks on a client: it
 //! checks the limits (`--max-clients`, `--max-per-ip`), refuses with a one-line
 //! `BYE` when one is reached, and otherwise hands the socket to a new named
-//! thread with a small stack. When the system runs out of file descriptors or
-//! threads, accepting or spawning fails: the loop logs it, refuses that client
-//! where it can, backs off briefly (never a busy loop) and keeps serving
-//! everybody else.
+//! thread with a small stack, started within the kernel's thread budget
+//! ([`ThreadBudget`]). When the system runs out of file descriptors or threads,
+//! accepting or spawning fails: the loop logs it, refuses that client where it
+//! can, backs off briefly (never a busy loop) and keeps serving everybody else.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -21,7 +21,9 @@ use crate::http::{self, Handshake};
 use crate::log::Log;
 use crate::ratelimit::RateLimit;
 use crate::registry::Registry;
-use crate::session::{self, THREAD_STACK};
+use crate::session;
+use crate::sys;
+use crate::threads::ThreadBudget;
 
 /// Everything an operator can set. `Config::default()` is what `chat-server`
 /// runs with when given no flags.
@@ -75,6 +77,9 @@ pub struct Shared {
     max_clients: usize,
     pub registry: Registry,
     pub log: Log,
+    /// Every connection thread (sessions, and writers for full sockets) starts
+    /// within this budget.
+    pub threads: Arc<ThreadBudget>,
     connections: Mutex<Connections>,
     stopping: AtomicBool,
 }
@@ -161,6 +166,11 @@ impl Server {
         let listener = TcpListener::bind(config.addr)?;
         let addr = listener.local_addr()?;
         let web_listener = config.web_addr.map(TcpListener::bind).transpose()?;
+        // Best effort: with std's backlog of 128 the kernel still works, only
+        // a burst of connections waits longer.
+        for listener in std::iter::once(&listener).chain(&web_listener) {
+            let _ = sys::raise_listen_backlog(listener);
+        }
         let web_addr = web_listener
             .as_ref()
             .map(TcpListener::local_addr)
@@ -168,25 +178,29 @@ impl Server {
         let log = Log {
             client_events: config.log,
         };
-        let max_clients = match kernel_client_limit() {
-            Some(limit) if limit < config.max_clients => {
-                log.event(
-                    None,
-                    format_args!(
-                        "note: the kernel's limits (vm.max_map_count, kernel.pid_max) allow about \
-                         {limit} clients at {THREADS_PER_CLIENT} threads each; serving at most \
-                         {limit} instead of {} (see README, Limits)",
-                        config.max_clients
-                    ),
-                );
-                limit
-            }
-            _ => config.max_clients,
+        let threads = ThreadBudget::from_kernel();
+        // Every client needs its session thread; a client whose socket is full
+        // needs a writer too, from the same budget.
+        let max_clients = if threads.limit() < config.max_clients {
+            let limit = threads.limit();
+            log.event(
+                None,
+                format_args!(
+                    "note: the kernel's limits (vm.max_map_count, kernel.pid_max) allow about \
+                     {limit} connection threads; serving at most {limit} clients instead of {} \
+                     (see README, Limits)",
+                    config.max_clients
+                ),
+            );
+            limit
+        } else {
+            config.max_clients
         };
         let shared = Arc::new(Shared {
             log,
             max_clients,
             config,
+            threads,
             registry: Registry::new(),
             connections: Mutex::new(Connections::default()),
             stopping: AtomicBool::new(false),
@@ -286,39 +300,6 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, addr.port())
 }
 
-/// Each client has a reader and a writer thread.
-const THREADS_PER_CLIENT: usize = 2;
-
-/// Memory mappings per thread: its stack and guard page, and the alternate
-/// signal stack and guard page that Rust's std gives every thread.
-const MAPS_PER_THREAD: usize = 4;
-
-/// Mappings and threads kept free for everything else (libraries, heap arenas,
-/// other processes' threads).
-const KERNEL_RESERVE: usize = 1024;
-
-/// How many clients the kernel lets us serve, if it says (Linux).
-///
-/// Running out of mappings does not fail `thread::spawn` cleanly: the new
-/// thread fails while setting up its signal stack and the whole process
-/// aborts. So the server never admits more clients than these limits allow,
-/// and refuses the rest with `BYE server-full` like any other full server.
-fn kernel_client_limit() -> Option<usize> {
-    let read =
-        |path: &str| -> Option<usize> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
-    let maps = read("/proc/sys/vm/max_map_count")?;
-    let threads = match (
-        read("/proc/sys/kernel/threads-max"),
-        read("/proc/sys/kernel/pid_max"),
-    ) {
-        (Some(a), Some(b)) => a.min(b),
-        (a, b) => a.or(b)?,
-    };
-    let by_maps = maps.saturating_sub(KERNEL_RESERVE) / (MAPS_PER_THREAD * THREADS_PER_CLIENT);
-    let by_threads = threads.saturating_sub(KERNEL_RESERVE) / THREADS_PER_CLIENT;
-    Some(by_maps.min(by_threads))
-}
-
 /// Longest pause after failed accepts (e.g. out of file descriptors).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -367,18 +348,15 @@ fn start_connection(
     };
     shared.log.event(Some(peer), format_args!("connect"));
     let spawned = {
-        let shared = Arc::clone(shared);
+        let shared_ = Arc::clone(shared);
         let stream = Arc::clone(&stream);
-        thread::Builder::new()
-            .name("chat-conn".into())
-            .stack_size(THREAD_STACK)
-            .spawn(move || {
-                match transport {
-                    Transport::Lines => session::serve_lines(stream, peer, &shared),
-                    Transport::Web => serve_web(stream, peer, &shared),
-                }
-                drop(slot);
-            })
+        shared.threads.spawn("chat-conn", move || {
+            match transport {
+                Transport::Lines => session::serve_lines(stream, peer, &shared_),
+                Transport::Web => serve_web(stream, peer, &shared_),
+            }
+            drop(slot);
+        })
     };
     if let Err(err) = spawned {
         // The closure (and with it the slot) was dropped: the slot is free again.

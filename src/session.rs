@@ -2,31 +2,28 @@
 //! limits, enforce the idle timeout and the flood limit, dispatch each command,
 //! and leave cleanly however the connection ends.
 //!
-//! The session never writes to its socket itself: replies go through the
-//! connection's [`Outbox`], drained by a second thread (the writer) that the
-//! session starts and joins. So a session can always go on reading, even while
-//! its client is slow to read, and the user's departure is announced exactly
-//! once, whatever ended it (QUIT, end of stream, reset, idle timeout, flooding,
-//! or being dropped as too slow).
+//! Replies, like everybody's lines, go through the connection's [`Outbox`].
+//! What the session queues (its replies, and the broadcasts it makes) it
+//! writes out itself, without blocking, each time before it waits for its
+//! client again: so a burst of lines from one read costs one write per
+//! recipient, and a session can always go on reading, even while its client is
+//! slow to read. The user's departure is announced exactly once, whatever
+//! ended it (QUIT, end of stream, reset, idle timeout, flooding, or being
+//! dropped as too slow).
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::rc::Rc;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::lines::{LineReader, Next};
-use crate::outbox::{Farewell, Framing, Outbox};
+use crate::outbox::{Farewell, Flushes, Framing, Outbox};
 use crate::protocol::{self, Command, ErrorCode, ServerLine, Username, HELP_TEXT};
 use crate::ratelimit::{FloodGuard, Verdict};
 use crate::registry::Member;
 use crate::server::Shared;
 use crate::websocket::{self, Event, MessageReader, Opcode};
-
-/// Stack size of connection threads. They need little (no recursion, small
-/// frames), and with two threads per client a small stack lets one machine hold
-/// tens of thousands of clients. Only the touched pages cost memory.
-pub const THREAD_STACK: usize = 128 * 1024;
 
 /// Why a connection ended; it decides the farewell and the log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,23 +67,28 @@ pub fn refuse(stream: &TcpStream, reason: &'static str) {
     let _ = stream.shutdown(Shutdown::Write);
 }
 
-/// Runs a line-protocol connection to its end: starts its writer thread, reads
-/// and dispatches lines, then leaves and waits for the writer to finish.
+/// Runs a line-protocol connection to its end: reads and dispatches lines, then
+/// leaves and waits (boundedly) for its farewell to be written.
 pub fn serve_lines(stream: Arc<TcpStream>, peer: SocketAddr, shared: &Shared) {
-    serve(stream, peer, shared, Framing::Lines, |idle, _| {
+    serve(stream, peer, shared, Framing::Lines, |idle, _, _| {
         LineReader::new(idle, shared.config.max_line)
     });
 }
 
 /// Runs a WebSocket connection (handshake done) to its end, like [`serve_lines`].
 pub fn serve_websocket(stream: Arc<TcpStream>, peer: SocketAddr, shared: &Shared) {
-    serve(stream, peer, shared, Framing::WebSocket, |idle, outbox| {
-        WebSocketInbound {
+    serve(
+        stream,
+        peer,
+        shared,
+        Framing::WebSocket,
+        |idle, outbox, flushes| WebSocketInbound {
             reader: MessageReader::new(idle, shared.config.max_line),
             outbox,
+            flushes,
             peer_seen: false,
-        }
-    });
+        },
+    );
 }
 
 fn serve<I: Inbound>(
@@ -94,37 +96,28 @@ fn serve<I: Inbound>(
     peer: SocketAddr,
     shared: &Shared,
     framing: Framing,
-    make_input: impl FnOnce(IdleDeadline, Arc<Outbox>) -> I,
+    make_input: impl FnOnce(IdleDeadline, Arc<Outbox>, Rc<Flushes>) -> I,
 ) {
-    let outbox = Arc::new(Outbox::new(Arc::clone(&stream), shared.config.max_backlog));
-    let writer = {
-        let outbox = Arc::clone(&outbox);
-        thread::Builder::new()
-            .name("chat-writer".into())
-            .stack_size(THREAD_STACK)
-            .spawn(move || outbox.run_writer(framing))
-    };
-    let writer = match writer {
-        Ok(writer) => writer,
-        Err(err) => {
-            shared.log.event(
-                Some(peer),
-                format_args!("refused: cannot start a thread: {err}"),
-            );
-            refuse(&stream, "server-full");
-            return;
-        }
-    };
-    let idle = IdleDeadline::new(Arc::clone(&stream), shared.config.idle_timeout);
-    let mut input = make_input(idle, Arc::clone(&outbox));
-    let mut session = Session::new(shared, peer, stream, Arc::clone(&outbox));
+    let outbox = Arc::new(Outbox::new(
+        Arc::clone(&stream),
+        framing,
+        shared.config.max_backlog,
+        Arc::clone(&shared.threads),
+    ));
+    let flushes = Rc::new(Flushes::new());
+    let idle = IdleDeadline::new(Arc::clone(&stream), shared.config.idle_timeout)
+        .flushing(Rc::clone(&flushes));
+    let mut input = make_input(idle, Arc::clone(&outbox), Rc::clone(&flushes));
+    let mut session = Session::new(shared, peer, stream, Arc::clone(&outbox), flushes);
     let departure = session.run(&mut input);
     session.finish(departure);
-    let _ = writer.join();
+    outbox.wait_finished();
 }
 
 /// A reader that fails with `TimedOut` once no line has arrived for the idle
-/// timeout, however the bytes trickle in.
+/// timeout, however the bytes trickle in. In a session, before it waits for
+/// the client, it writes out what the session's thread has queued (its
+/// [`Flushes`]).
 ///
 /// The socket's read timeout applies to each `read` call, not to a line, so it
 /// is re-armed to the time left whenever it would overshoot the deadline by
@@ -136,6 +129,7 @@ pub struct IdleDeadline {
     deadline: Instant,
     /// The read timeout currently set on the socket.
     armed: Duration,
+    flushes: Option<Rc<Flushes>>,
 }
 
 impl IdleDeadline {
@@ -146,6 +140,15 @@ impl IdleDeadline {
             timeout,
             deadline: Instant::now() + timeout,
             armed: timeout,
+            flushes: None,
+        }
+    }
+
+    /// Flushes `flushes` before every wait for the client.
+    pub fn flushing(self, flushes: Rc<Flushes>) -> IdleDeadline {
+        IdleDeadline {
+            flushes: Some(flushes),
+            ..self
         }
     }
 
@@ -168,6 +171,9 @@ impl IdleDeadline {
 
 impl Read for IdleDeadline {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(flushes) = &self.flushes {
+            flushes.flush();
+        }
         loop {
             let left = self.deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -222,6 +228,7 @@ impl Inbound for LineReader<IdleDeadline> {
 struct WebSocketInbound {
     reader: MessageReader<IdleDeadline>,
     outbox: Arc<Outbox>,
+    flushes: Rc<Flushes>,
     /// A ping or pong arrived: the idle deadline restarts before the next read.
     peer_seen: bool,
 }
@@ -247,7 +254,7 @@ impl Inbound for WebSocketInbound {
             Event::Close(_) | Event::Ended => Next::Closed,
             Event::Violation(status) => {
                 // The first farewell wins: the session's own (silent, 1000) comes second.
-                self.outbox.close(Farewell::silent(status));
+                self.outbox.close(Farewell::silent(status), &self.flushes);
                 Next::Closed
             }
         })
@@ -270,6 +277,8 @@ pub struct Session<'a> {
     peer: SocketAddr,
     stream: Arc<TcpStream>,
     outbox: Arc<Outbox>,
+    /// What this thread has queued and must write out (see [`Outbox`]).
+    flushes: Rc<Flushes>,
     name: Option<Username>,
     flood: Option<FloodGuard>,
 }
@@ -280,6 +289,7 @@ impl<'a> Session<'a> {
         peer: SocketAddr,
         stream: Arc<TcpStream>,
         outbox: Arc<Outbox>,
+        flushes: Rc<Flushes>,
     ) -> Session<'a> {
         let flood = shared
             .config
@@ -290,6 +300,7 @@ impl<'a> Session<'a> {
             peer,
             stream,
             outbox,
+            flushes,
             name: None,
             flood,
         }
@@ -304,7 +315,7 @@ impl<'a> Session<'a> {
                 // Transport bytes to send back; not a line, so not activity.
                 Ok(Next::Reply(bytes)) => {
                     if !bytes.is_empty() {
-                        let _ = self.outbox.push_raw(bytes);
+                        self.outbox.push_raw(&bytes, &self.flushes);
                     }
                     continue;
                 }
@@ -320,9 +331,13 @@ impl<'a> Session<'a> {
     }
 
     fn reply(&self, line: ServerLine<'_>) {
-        // An overflow here means our own client is not reading; the outbox has
-        // already started dropping it, and `finish` will say so.
-        let _ = self.outbox.push_line(line);
+        self.outbox.push_line(line, &self.flushes);
+    }
+
+    /// Queues a block of lines for our own client (an overflow means it is not
+    /// reading and is being dropped already; `finish` says so).
+    fn reply_lines(&self, lines: &[u8]) {
+        let _ = self.outbox.push(lines, &self.flushes);
     }
 
     /// Applies the flood limit to one incoming line.
@@ -368,21 +383,27 @@ impl<'a> Session<'a> {
             Command::Msg(text) => match name {
                 Some(name) if !text.is_empty() => {
                     let text = protocol::sanitize(text);
-                    self.shared.registry.broadcast_msg(name, &text);
+                    self.shared
+                        .registry
+                        .broadcast_msg(name, &text, &self.flushes);
                 }
                 _ => self.reply(ServerLine::Err(ErrorCode::EmptyMessage)),
             },
             Command::Dm(target) => match (name, target) {
                 (Some(name), Some((to, text))) => {
                     let text = protocol::sanitize(text);
-                    if let Err(code) = self.shared.registry.direct_message(name, to, &text) {
+                    let sent = self
+                        .shared
+                        .registry
+                        .direct_message(name, to, &text, &self.flushes);
+                    if let Err(code) = sent {
                         self.reply(ServerLine::Err(code));
                     }
                 }
                 _ => self.reply(ServerLine::Err(ErrorCode::InvalidDm)),
             },
             Command::Who => {
-                let _ = self.outbox.push(self.shared.registry.who());
+                self.reply_lines(&self.shared.registry.who());
             }
             Command::Ping(token) => {
                 let token = token.map(protocol::sanitize);
@@ -394,7 +415,7 @@ impl<'a> Session<'a> {
                 for text in HELP_TEXT {
                     ServerLine::Info(text).encode(&mut help);
                 }
-                let _ = self.outbox.push(help.into());
+                self.reply_lines(&help);
             }
             Command::Unknown => self.reply(ServerLine::Err(ErrorCode::UnknownCommand)),
         }
@@ -413,7 +434,7 @@ impl<'a> Session<'a> {
             outbox: Arc::clone(&self.outbox),
             stream: Arc::clone(&self.stream),
         };
-        match self.shared.registry.login(&name, member) {
+        match self.shared.registry.login(&name, member, &self.flushes) {
             Ok(()) => {
                 self.shared
                     .log
@@ -424,8 +445,8 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Leaves the registry (announcing the departure once), hands the writer its
-    /// farewell, and logs why the connection ended.
+    /// Leaves the registry (announcing the departure once), queues the
+    /// farewell, writes out what is queued, and logs why the connection ended.
     pub fn finish(self, departure: Departure) {
         // A client dropped as too slow shows up here as a closed stream.
         let departure = match self.outbox.farewell() {
@@ -433,9 +454,12 @@ impl<'a> Session<'a> {
             _ => departure,
         };
         if let Some(name) = &self.name {
-            self.shared.registry.leave(name, &self.outbox);
+            self.shared
+                .registry
+                .leave(name, &self.outbox, &self.flushes);
         }
-        self.outbox.close(departure.farewell());
+        self.outbox.close(departure.farewell(), &self.flushes);
+        self.flushes.flush();
         let who = self
             .name
             .as_ref()
