@@ -448,3 +448,138 @@ impl Drop for Flushes {
         self.flush();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    /// An outbox on one end of a loopback connection, and the other end.
+    fn outbox_and_peer(limit: usize, threads: &Arc<ThreadBudget>) -> (Arc<Outbox>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let outbox = Outbox::new(Arc::new(ours), Framing::Lines, limit, Arc::clone(threads));
+        (Arc::new(outbox), peer)
+    }
+
+    /// Numbered lines, 64 KiB in all, so a reader can check order and loss.
+    fn block(number: usize) -> Vec<u8> {
+        let mut lines = Vec::new();
+        let mut line = 0;
+        while lines.len() < 64 * 1024 {
+            lines
+                .extend_from_slice(format!("MSG bench {number:06} {line:06} padding\n").as_bytes());
+            line += 1;
+        }
+        lines
+    }
+
+    /// Pushes and flushes blocks while nobody reads, until `full` says the
+    /// socket has pushed back; returns what was pushed.
+    fn fill(outbox: &Arc<Outbox>, full: impl Fn() -> bool) -> Vec<u8> {
+        let mut pushed = Vec::new();
+        for number in 0..1024 {
+            if full() {
+                return pushed;
+            }
+            let lines = block(number);
+            let flushes = Flushes::new();
+            outbox.push(&lines, &flushes).unwrap();
+            flushes.flush();
+            pushed.extend_from_slice(&lines);
+        }
+        panic!("64 MiB went into the socket without it ever filling up");
+    }
+
+    fn wait_for(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn nothing_is_written_until_the_claiming_thread_flushes_and_then_all_of_it_in_order() {
+        let threads = ThreadBudget::new(0);
+        let (outbox, mut peer) = outbox_and_peer(1 << 20, &threads);
+        let flushes = Flushes::new();
+        outbox.push(b"MSG a one\n", &flushes).unwrap();
+        outbox.push_line(ServerLine::Pong(Some("two")), &flushes);
+        outbox.push_raw(b"MSG a three\n", &flushes);
+        peer.set_nonblocking(true).unwrap();
+        let early = peer.read(&mut [0; 64]).unwrap_err();
+        assert_eq!(early.kind(), io::ErrorKind::WouldBlock);
+        peer.set_nonblocking(false).unwrap();
+        flushes.flush();
+        outbox.close(Farewell::bye(None), &flushes);
+        flushes.flush();
+        outbox.wait_finished();
+        let mut got = String::new();
+        peer.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "MSG a one\nPONG two\nMSG a three\nBYE\n");
+        // Not a single thread was needed for it.
+        assert_eq!(threads.running(), 0);
+    }
+
+    #[test]
+    fn a_full_socket_gets_a_writer_thread_that_delivers_everything_and_then_ends() {
+        let threads = ThreadBudget::new(1);
+        let (outbox, mut peer) = outbox_and_peer(64 << 20, &threads);
+        let pushed = fill(&outbox, || threads.running() == 1);
+        // Lines queued while the writer waits for room go out after the rest.
+        let flushes = Flushes::new();
+        outbox.push(b"MSG late line\n", &flushes).unwrap();
+        drop(flushes);
+        let mut got = vec![0; pushed.len()];
+        peer.read_exact(&mut got).unwrap();
+        assert!(got == pushed, "the bytes arrived altered or out of order");
+        let mut late = [0; 14];
+        peer.read_exact(&mut late).unwrap();
+        assert_eq!(&late, b"MSG late line\n");
+        wait_for("the writer thread to end", || threads.running() == 0);
+        assert_eq!(outbox.farewell(), None, "the connection is still open");
+    }
+
+    #[test]
+    fn a_full_socket_with_no_thread_left_drops_the_client_as_too_slow() {
+        let threads = ThreadBudget::new(0);
+        let (outbox, mut peer) = outbox_and_peer(64 << 20, &threads);
+        let pushed = fill(&outbox, || outbox.farewell().is_some());
+        assert_eq!(outbox.farewell(), Some(Farewell::TOO_SLOW));
+        outbox.wait_finished();
+        // What fitted in the socket still arrives, then the connection ends.
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        assert!(!got.is_empty() && pushed.starts_with(&got));
+    }
+
+    #[test]
+    fn an_overflowing_backlog_is_replaced_by_bye_too_slow_and_the_session_is_woken() {
+        let threads = ThreadBudget::new(0);
+        let (outbox, mut peer) = outbox_and_peer(4096, &threads);
+        let flushes = Flushes::new();
+        let line = [b"MSG bob ".as_slice(), &[b'x'; 100], b"\n"].concat();
+        let mut accepted = 0;
+        while outbox.push(&line, &flushes).is_ok() {
+            accepted += 1;
+            assert!(accepted < 100, "4 KiB of backlog never overflowed");
+        }
+        assert_eq!(accepted, 4096 / line.len());
+        // Later pushes are dropped quietly.
+        assert_eq!(outbox.push(&line, &flushes), Ok(()));
+        // Its session, blocked reading, sees the end of its input at once.
+        let read = (&*outbox.stream).read(&mut [0; 16]).unwrap();
+        assert_eq!(read, 0);
+        flushes.flush();
+        outbox.wait_finished();
+        let mut got = String::new();
+        peer.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "BYE too-slow\n");
+    }
+}

@@ -64,15 +64,16 @@ impl Registry {
             return Err(ErrorCode::UsernameTaken);
         }
         member.outbox.push_line(ServerLine::Ok, flushes);
+        // Everybody already here hears of the newcomer; then it is one of them.
+        broadcast_locked(&mut users, &notice, flushes);
         users.insert(name.clone(), member);
-        broadcast_locked(&mut users, &notice, Some(name), flushes);
         Ok(())
     }
 
     /// Sends `MSG <from> <text>` to every logged-in user, the sender included.
     pub fn broadcast_msg(&self, from: &Username, text: &str, flushes: &Flushes) {
         let message = ServerLine::Msg(from.as_str(), text).to_bytes();
-        broadcast_locked(&mut self.lock(), &message, None, flushes);
+        broadcast_locked(&mut self.lock(), &message, flushes);
     }
 
     /// Sends `DM <from> <text>` to `to` alone (matched case-insensitively).
@@ -130,11 +131,11 @@ impl Registry {
     }
 }
 
-/// Queues `bytes` to every user but `except`; drops whoever overflows.
-fn broadcast_locked(users: &mut Users, bytes: &[u8], except: Option<&Username>, flushes: &Flushes) {
+/// Queues `bytes` to every user; drops whoever overflows.
+fn broadcast_locked(users: &mut Users, bytes: &[u8], flushes: &Flushes) {
     let mut overflowed = Vec::new();
     for (name, member) in users.iter() {
-        if Some(name) != except && member.outbox.push(bytes, flushes).is_err() {
+        if member.outbox.push(bytes, flushes).is_err() {
             overflowed.push(name.clone());
         }
     }

@@ -52,6 +52,11 @@ impl ThreadBudget {
         self.limit
     }
 
+    /// How many of its threads are running now.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Acquire)
+    }
+
     /// Starts a named connection thread with a small stack, if the budget and
     /// the system allow; the thread gives its place back when it ends.
     pub fn spawn<T: Send + 'static>(
