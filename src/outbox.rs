@@ -21,8 +21,9 @@
 //! bounded (`--max-backlog`): the append that would overflow it instead drops
 //! the client as too slow: the backlog is discarded, `BYE too-slow` takes its
 //! place, and the read side is shut down so the session ends and the user leaves
-//! at once. The same happens when one write makes no progress for
-//! [`WRITE_STALL_LIMIT`], or when there is no thread left to wait with.
+//! at once. The same happens when one write makes no progress for the stall
+//! limit ([`WRITE_STALL_LIMIT`] by default), or when there is no thread left to
+//! wait with.
 //!
 //! Bytes are framed for the connection's transport ([`Framing`]) as they are
 //! appended, so the outbox holds exactly what goes on the wire.
@@ -39,8 +40,9 @@ use crate::sys;
 use crate::threads::ThreadBudget;
 use crate::websocket;
 
-/// How long one write may make no progress before the client is judged too
-/// slow, even if its backlog has not overflowed (NATS uses a similar deadline).
+/// How long one write may make no progress, by default, before the client is
+/// judged too slow even if its backlog has not overflowed (NATS uses a similar
+/// deadline).
 pub const WRITE_STALL_LIMIT: Duration = Duration::from_secs(10);
 
 /// After a flush the outbox keeps its buffer only if it is this small: after a
@@ -126,6 +128,7 @@ pub struct Outbox {
     state: Mutex<State>,
     finished: Condvar,
     limit: usize,
+    stall_limit: Duration,
     framing: Framing,
     stream: Arc<TcpStream>,
     threads: Arc<ThreadBudget>,
@@ -133,15 +136,17 @@ pub struct Outbox {
 
 impl Outbox {
     /// An outbox holding at most `limit` bytes for `stream`, starting its writer
-    /// threads (when the socket is full) within `threads`.
+    /// threads (when the socket is full) within `threads`; a write that makes
+    /// no progress for `stall_limit` drops the client.
     pub fn new(
         stream: Arc<TcpStream>,
         framing: Framing,
         limit: usize,
+        stall_limit: Duration,
         threads: Arc<ThreadBudget>,
     ) -> Outbox {
         // Applies to the writer thread's blocking writes only: the others never wait.
-        let _ = stream.set_write_timeout(Some(WRITE_STALL_LIMIT));
+        let _ = stream.set_write_timeout(Some(stall_limit));
         Outbox {
             state: Mutex::new(State {
                 backlog: Vec::new(),
@@ -153,6 +158,7 @@ impl Outbox {
             }),
             finished: Condvar::new(),
             limit,
+            stall_limit,
             framing,
             stream,
             threads,
@@ -256,7 +262,7 @@ impl Outbox {
         let state = self.lock();
         let (mut state, _) = self
             .finished
-            .wait_timeout_while(state, WRITE_STALL_LIMIT + Duration::from_secs(1), |state| {
+            .wait_timeout_while(state, self.stall_limit + Duration::from_secs(1), |state| {
                 !state.finished
             })
             .unwrap_or_else(PoisonError::into_inner);
@@ -463,7 +469,13 @@ mod tests {
         let (peer, _) = listener.accept().unwrap();
         peer.set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
-        let outbox = Outbox::new(Arc::new(ours), Framing::Lines, limit, Arc::clone(threads));
+        let outbox = Outbox::new(
+            Arc::new(ours),
+            Framing::Lines,
+            limit,
+            WRITE_STALL_LIMIT,
+            Arc::clone(threads),
+        );
         (Arc::new(outbox), peer)
     }
 

@@ -178,6 +178,7 @@ mod tests {
             Arc::clone(&stream),
             Framing::Lines,
             1 << 20,
+            crate::outbox::WRITE_STALL_LIMIT,
             ThreadBudget::new(4),
         ));
         (Member { outbox, stream }, peer)

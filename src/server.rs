@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use crate::http::{self, Handshake};
 use crate::log::Log;
+use crate::outbox::WRITE_STALL_LIMIT;
 use crate::ratelimit::RateLimit;
 use crate::registry::Registry;
 use crate::session;
@@ -42,6 +43,9 @@ pub struct Config {
     pub max_line: usize,
     /// Bytes waiting to be sent to one client before it is dropped as too slow.
     pub max_backlog: usize,
+    /// How long one write to a client may make no progress before it is
+    /// dropped as too slow, even with room left in its backlog.
+    pub write_stall_limit: Duration,
     /// Connections at once from one IP address.
     pub max_per_ip: usize,
     /// Whether `max_per_ip` applies to loopback too (only when set explicitly,
@@ -62,6 +66,7 @@ impl Default for Config {
             max_clients: 10_000,
             max_line: 4096,
             max_backlog: 1024 * 1024,
+            write_stall_limit: WRITE_STALL_LIMIT,
             max_per_ip: 100,
             limit_loopback: false,
             max_rate: None,

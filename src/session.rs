@@ -33,6 +33,8 @@ pub enum Departure {
     IdleTimeout,
     Flooding,
     TooSlow,
+    /// A WebSocket client broke the framing rules; the close status says which.
+    WebSocketViolation(u16),
     Failed(io::ErrorKind),
 }
 
@@ -43,6 +45,7 @@ impl Departure {
             Departure::IdleTimeout => Farewell::bye(Some("idle-timeout")),
             Departure::Flooding => Farewell::bye(Some("flooding")),
             Departure::TooSlow => Farewell::TOO_SLOW,
+            Departure::WebSocketViolation(status) => Farewell::silent(status),
             Departure::Closed | Departure::Failed(_) => Farewell::silent(websocket::NORMAL),
         }
     }
@@ -54,6 +57,9 @@ impl Departure {
             Departure::IdleTimeout => "idle-timeout".into(),
             Departure::Flooding => "flooding".into(),
             Departure::TooSlow => "too-slow".into(),
+            Departure::WebSocketViolation(status) => {
+                format!("websocket protocol violation (close {status})")
+            }
             Departure::Failed(kind) => format!("error: {kind}"),
         }
     }
@@ -102,6 +108,7 @@ fn serve<I: Inbound>(
         Arc::clone(&stream),
         framing,
         shared.config.max_backlog,
+        shared.config.write_stall_limit,
         Arc::clone(&shared.threads),
     ));
     let flushes = Rc::new(Flushes::new());
@@ -448,9 +455,14 @@ impl<'a> Session<'a> {
     /// Leaves the registry (announcing the departure once), queues the
     /// farewell, writes out what is queued, and logs why the connection ended.
     pub fn finish(self, departure: Departure) {
-        // A client dropped as too slow shows up here as a closed stream.
+        // A client dropped as too slow, or a WebSocket client that broke the
+        // rules, shows up here as a closed stream; the farewell says which.
         let departure = match self.outbox.farewell() {
             Some(farewell) if farewell == Farewell::TOO_SLOW => Departure::TooSlow,
+            Some(Farewell {
+                line: None,
+                ws_status,
+            }) if ws_status != websocket::NORMAL => Departure::WebSocketViolation(ws_status),
             _ => departure,
         };
         if let Some(name) = &self.name {

@@ -165,3 +165,66 @@ fn a_stalled_reader_that_wakes_up_hears_bye_too_slow_and_its_name_is_free() {
     }
     assert_eq!(last, "BYE too-slow");
 }
+
+#[test]
+fn a_write_that_makes_no_progress_for_the_stall_limit_drops_the_client_with_room_to_spare() {
+    let _alone = alone();
+    const BACKLOG: usize = 256 * 1024 * 1024;
+    let server = start_with(|c| {
+        c.max_backlog = BACKLOG; // never reached here
+        c.write_stall_limit = Duration::from_millis(500);
+    });
+    let mut stalled = Client::login(server.addr(), "stalled");
+    let mut talker = Client::login(server.addr(), "talker");
+    stalled.expect("INFO talker connected");
+    let padding = "p".repeat(1000);
+    let batch: String = (0..50).map(|_| format!("MSG {padding}\n")).collect();
+    let echo = format!("MSG talker {padding}");
+    let deadline = Instant::now() + PATIENCE;
+    let mut sent = 0;
+    'talk: while sent < BACKLOG / 8 {
+        talker.send_raw(batch.as_bytes());
+        sent += batch.len();
+        for _ in 0..50 {
+            match talker.line() {
+                line if line == echo => {}
+                line if line == "INFO stalled disconnected" => break 'talk,
+                other => panic!("unexpected {other:.80}"),
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled client was never dropped"
+        );
+        // Slow enough that the stall limit, not the backlog, decides.
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        sent < BACKLOG / 8,
+        "{sent} bytes sent and the stalled client is still there"
+    );
+    // Its name is free at once.
+    let _again = Client::login(server.addr(), "stalled");
+    loop {
+        match talker.line() {
+            line if line == echo => {} // the rest of the last batch
+            line => {
+                assert_eq!(line, "INFO stalled connected");
+                break;
+            }
+        }
+    }
+    // When it finally reads, it gets what the kernel had taken, then the end
+    // of the stream (no room was ever made for a `BYE`). The last write was
+    // cut short by the stall, so the last line may be cut short too.
+    let rest = stalled.read_to_close();
+    let mut lines = rest.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let line = String::from_utf8_lossy(line);
+        if lines.peek().is_some() {
+            assert_eq!(line, echo);
+        } else {
+            assert!(echo.starts_with(&*line), "unexpected {line:.80}");
+        }
+    }
+}

@@ -270,3 +270,29 @@ fn browser_pings_keep_a_websocket_user_alive() {
     pinging.send("PING still");
     pinging.expect("PONG still");
 }
+
+#[test]
+fn a_broken_frame_is_logged_with_its_close_status() {
+    // The CLI has no "pick a free web port": find one (nobody else takes
+    // loopback ports from under a test here).
+    let web = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|free| free.local_addr())
+        .unwrap();
+    let mut server = common::Running::start(&["--web-port", &web.port().to_string()]);
+    let listening = server.next_log();
+    assert!(
+        listening.contains(&format!("listening on {web}")),
+        "{listening}"
+    );
+    let mut ws = Ws::connect(web);
+    ws.send_frame(0x81, b"MSG hi", false);
+    assert_eq!(ws.close_status(), 1002);
+    let left = (0..10)
+        .map(|_| server.next_log())
+        .find(|line| line.contains(" left "))
+        .expect("the departure is logged");
+    assert!(
+        left.ends_with("left (not logged in): websocket protocol violation (close 1002)"),
+        "{left}"
+    );
+}

@@ -105,6 +105,16 @@ impl Client {
         self.expect("PONG sync");
     }
 
+    /// Everything until the server closes the connection, raw.
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => rest,
+            Err(err) if err.kind() == ErrorKind::ConnectionReset => rest,
+            Err(err) => panic!("connection not closed within {PATIENCE:?}: {err}"),
+        }
+    }
+
     /// Asserts that the server closes the connection (after any lines given).
     pub fn expect_closed(&mut self) {
         let deadline = Instant::now() + PATIENCE;
