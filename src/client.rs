@@ -3,8 +3,9 @@
 //!
 //! The two translations are pure functions, so they are unit-tested without a
 //! socket: [`interpret`] turns what the user typed into an [`Input`] (a protocol
-//! line to send, or a local action), and [`parse_incoming`] plus [`display`] turn
-//! what the server sent into the line a person reads. [`run`] is the connection:
+//! line to send, or a local action), and [`ServerLine::parse`] (the protocol's
+//! own reading of what the server sent) plus [`display`] or [`display_unknown`]
+//! turn a server line into the line a person reads. [`run`] is the connection:
 //! a **reader thread** prints what the server sends and keeps the heartbeat, and
 //! a **stdin thread** sends what the user types, so messages keep arriving while
 //! the user is typing. The little they share (is the user logged in yet, which
@@ -28,7 +29,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::lines::{LineReader, Next};
-use crate::protocol::{self, sanitize, Command};
+use crate::protocol::{self, sanitize, Command, ErrorCode, ServerLine};
 
 /// How often an otherwise quiet client pings the server, well inside the
 /// server's 60 s idle timeout.
@@ -177,52 +178,6 @@ pub fn name_from_prompt(typed: &str) -> &str {
 // ---------------------------------------------------------------------------
 // What the server sent
 
-/// One line from the server, understood.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Incoming<'a> {
-    Ok,
-    /// `ERR <code>`.
-    Err(&'a str),
-    /// `INFO <text>`.
-    Info(&'a str),
-    /// `MSG <from> <text>`.
-    Msg(&'a str, &'a str),
-    /// `DM <from> <text>`.
-    Dm(&'a str, &'a str),
-    /// `USER <name>`, one line of a `WHO` answer.
-    User(&'a str),
-    /// `PONG` or `PONG <token>`.
-    Pong(Option<&'a str>),
-    /// `BYE` or `BYE <reason>`.
-    Bye(Option<&'a str>),
-    /// Anything else, shown as it is.
-    Other(&'a str),
-}
-
-/// Parses one server line (its `\r` optional, its `\n` already removed).
-pub fn parse_incoming(line: &str) -> Incoming<'_> {
-    let line = line.strip_suffix('\r').unwrap_or(line);
-    let (word, rest) = split_word(line);
-    let optional = (!rest.is_empty()).then_some(rest);
-    match word {
-        "OK" if rest.is_empty() => Incoming::Ok,
-        "ERR" => Incoming::Err(rest),
-        "INFO" => Incoming::Info(rest),
-        "MSG" | "DM" => {
-            let (from, text) = split_word(rest);
-            if word == "MSG" {
-                Incoming::Msg(from, text)
-            } else {
-                Incoming::Dm(from, text)
-            }
-        }
-        "USER" => Incoming::User(rest),
-        "PONG" => Incoming::Pong(optional),
-        "BYE" => Incoming::Bye(optional),
-        _ => Incoming::Other(line),
-    }
-}
-
 /// A time of day, as shown in front of messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Clock {
@@ -362,11 +317,11 @@ pub fn name_colour(name: &str) -> u8 {
 
 /// The line a person reads for a server line that needs no context: messages,
 /// notices, errors. Everything from the server is made harmless first.
-pub fn display(incoming: &Incoming<'_>, at: Clock, style: Style) -> String {
-    match *incoming {
-        Incoming::Ok => style.notice("ok"),
-        Incoming::Err(code) => style.notice(&describe_error(code)),
-        Incoming::Info(text) => {
+pub fn display(line: &ServerLine<'_>, at: Clock, style: Style) -> String {
+    match *line {
+        ServerLine::Ok => style.notice("ok"),
+        ServerLine::Err(code) => style.notice(describe_error(code)),
+        ServerLine::Info(text) => {
             let text = sanitize(text);
             match text.split_once(' ') {
                 Some((name, "connected")) => style.notice(&format!("{name} joined")),
@@ -374,17 +329,27 @@ pub fn display(incoming: &Incoming<'_>, at: Clock, style: Style) -> String {
                 _ => style.notice(&text),
             }
         }
-        Incoming::Msg(from, text) => {
+        ServerLine::Msg(from, text) => {
             format!("[{at}] {}: {}", style.name(from), sanitize(text))
         }
-        Incoming::Dm(from, text) => {
+        ServerLine::Dm(from, text) => {
             format!("[{at}] (dm) {}: {}", style.name(from), sanitize(text))
         }
-        Incoming::User(name) => style.notice(&format!("online: {}", style.name(name))),
-        Incoming::Pong(None) => style.notice("PONG"),
-        Incoming::Pong(Some(token)) => style.notice(&format!("PONG {}", sanitize(token))),
-        Incoming::Bye(reason) => farewell(reason),
-        Incoming::Other(line) => style.notice(&format!("server said: {}", sanitize(line))),
+        ServerLine::User(name) => style.notice(&format!("online: {}", style.name(name))),
+        ServerLine::Pong(None) => style.notice("PONG"),
+        ServerLine::Pong(Some(token)) => style.notice(&format!("PONG {}", sanitize(token))),
+        ServerLine::Bye(reason) => farewell(reason),
+    }
+}
+
+/// The line a person reads for a server line that [`ServerLine::parse`] does
+/// not know: shown as it came, made harmless.
+pub fn display_unknown(line: &str, style: Style) -> String {
+    match line.strip_prefix("ERR ") {
+        // A code added to the server after this client was built still reads
+        // as an error rather than as noise.
+        Some(code) => style.notice(&format!("error from the server: {}", sanitize(code))),
+        None => style.notice(&format!("server said: {}", sanitize(line))),
     }
 }
 
@@ -398,22 +363,20 @@ pub fn farewell(reason: Option<&str>) -> String {
 }
 
 /// An `ERR` code as a sentence.
-pub fn describe_error(code: &str) -> String {
-    let sentence = match code {
-        "username-taken" => "that name is taken, please choose another",
-        "invalid-username" => "a name is 1 to 32 letters, digits, '_', '.' or '-'",
-        "already-logged-in" => "you are already logged in",
-        "empty-message" => "an empty message is not sent",
-        "user-not-found" => "nobody by that name is online",
-        "invalid-dm" => "a private message needs a name and a text: /dm NAME TEXT",
-        "not-logged-in" => "log in first",
-        "unknown-command" => "the server does not know that command",
-        "line-too-long" => "that line is too long for the server; it was not sent",
-        "invalid-utf8" => "the server only takes UTF-8 text",
-        "rate-limited" => "too fast: the server dropped that line",
-        other => return format!("error from the server: {}", sanitize(other)),
-    };
-    sentence.to_string()
+pub fn describe_error(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::UsernameTaken => "that name is taken, please choose another",
+        ErrorCode::InvalidUsername => "a name is 1 to 32 letters, digits, '_', '.' or '-'",
+        ErrorCode::AlreadyLoggedIn => "you are already logged in",
+        ErrorCode::EmptyMessage => "an empty message is not sent",
+        ErrorCode::UserNotFound => "nobody by that name is online",
+        ErrorCode::InvalidDm => "a private message needs a name and a text: /dm NAME TEXT",
+        ErrorCode::NotLoggedIn => "log in first",
+        ErrorCode::UnknownCommand => "the server does not know that command",
+        ErrorCode::LineTooLong => "that line is too long for the server; it was not sent",
+        ErrorCode::InvalidUtf8 => "the server only takes UTF-8 text",
+        ErrorCode::RateLimited => "too fast: the server dropped that line",
+    }
 }
 
 /// The `*** online (3): alice, bob, carol` line for a gathered `WHO` answer:
@@ -901,55 +864,58 @@ impl Link {
 
     /// Handles one server line; `Some` when it ends the session.
     fn on_server_line(&self, line: &str, heartbeat: &mut Heartbeat) -> Option<Outcome> {
-        let incoming = parse_incoming(line);
-        if let Incoming::Pong(Some(token)) = incoming {
+        // A server behind something that ends lines with CRLF is still understood;
+        // raw mode shows the CR all the same, as it shows everything.
+        let text = line.strip_suffix('\r').unwrap_or(line);
+        let incoming = ServerLine::parse(text);
+        if let Some(ServerLine::Pong(Some(token))) = incoming {
             if token.starts_with("hb-") {
                 heartbeat.answered();
                 return None;
             }
         }
-        if self.raw {
-            self.show(&sanitize(line));
-        } else {
-            self.show_incoming(&incoming);
+        match incoming {
+            _ if self.raw => self.show(&sanitize(line)),
+            Some(incoming) => self.show_incoming(&incoming),
+            None => self.show(&display_unknown(text, self.style)),
         }
         match incoming {
-            Incoming::Bye(reason) => Some(self.closed(reason)),
+            Some(ServerLine::Bye(reason)) => Some(self.closed(reason)),
             _ => None,
         }
     }
 
-    fn show_incoming(&self, incoming: &Incoming<'_>) {
+    fn show_incoming(&self, incoming: &ServerLine<'_>) {
         let mut state = self.state();
         match *incoming {
-            Incoming::Ok if state.phase == Phase::LoggingIn => {
+            ServerLine::Ok if state.phase == Phase::LoggingIn => {
                 state.phase = Phase::Chatting;
                 self.changed.notify_all();
                 let name = self.style.name(&state.name);
                 self.notice(&format!("logged in as {name}; type /help for the commands"));
             }
-            Incoming::Err(code @ ("username-taken" | "invalid-username"))
+            ServerLine::Err(code @ (ErrorCode::UsernameTaken | ErrorCode::InvalidUsername))
                 if state.phase == Phase::LoggingIn =>
             {
                 state.phase = Phase::AskingName;
                 self.changed.notify_all();
-                self.notice(&describe_error(code));
+                self.notice(describe_error(code));
                 self.prompt();
             }
-            Incoming::User(name) if state.who_awaited > 0 => {
+            ServerLine::User(name) if state.who_awaited > 0 => {
                 if state.who_listed.len() < MAX_LISTED {
                     state.who_listed.push(name.to_string());
                 } else {
                     state.who_unlisted += 1;
                 }
             }
-            Incoming::Pong(Some(token)) if token.starts_with("who-") && state.who_awaited > 0 => {
+            ServerLine::Pong(Some(token)) if token.starts_with("who-") && state.who_awaited > 0 => {
                 state.who_awaited -= 1;
                 let listed = std::mem::take(&mut state.who_listed);
                 let unlisted = std::mem::take(&mut state.who_unlisted);
                 self.show(&online_line(&listed, unlisted, self.style));
             }
-            Incoming::Pong(Some(token)) if token.starts_with("rtt-") => {
+            ServerLine::Pong(Some(token)) if token.starts_with("rtt-") => {
                 let number = token
                     .strip_prefix("rtt-")
                     .and_then(|n| n.parse::<u64>().ok());
@@ -965,7 +931,7 @@ impl Link {
                 }
             }
             // The end of the session is reported once, by the caller.
-            Incoming::Bye(_) => {}
+            ServerLine::Bye(_) => {}
             _ => self.show(&display(incoming, Clock::now(), self.style)),
         }
     }
@@ -1042,38 +1008,6 @@ mod tests {
         assert_eq!(name_from_prompt(""), "");
     }
 
-    #[test]
-    fn server_lines_are_parsed() {
-        assert_eq!(parse_incoming("OK"), Incoming::Ok);
-        assert_eq!(
-            parse_incoming("ERR username-taken\r"),
-            Incoming::Err("username-taken")
-        );
-        assert_eq!(
-            parse_incoming("INFO bob connected"),
-            Incoming::Info("bob connected")
-        );
-        assert_eq!(
-            parse_incoming("MSG bob hi  there"),
-            Incoming::Msg("bob", "hi  there")
-        );
-        assert_eq!(parse_incoming("DM bob psst"), Incoming::Dm("bob", "psst"));
-        assert_eq!(parse_incoming("USER carol"), Incoming::User("carol"));
-        assert_eq!(parse_incoming("PONG"), Incoming::Pong(None));
-        assert_eq!(parse_incoming("PONG hb-3"), Incoming::Pong(Some("hb-3")));
-        assert_eq!(parse_incoming("BYE"), Incoming::Bye(None));
-        assert_eq!(
-            parse_incoming("BYE idle-timeout"),
-            Incoming::Bye(Some("idle-timeout"))
-        );
-        assert_eq!(
-            parse_incoming("HELLO world"),
-            Incoming::Other("HELLO world")
-        );
-        assert_eq!(parse_incoming("OK then"), Incoming::Other("OK then"));
-        assert_eq!(parse_incoming(""), Incoming::Other(""));
-    }
-
     const PLAIN: Style = Style { colour: false };
     const COLOUR: Style = Style { colour: true };
     const AT: Clock = Clock {
@@ -1083,7 +1017,14 @@ mod tests {
     };
 
     fn shown(line: &str) -> String {
-        display(&parse_incoming(line), AT, PLAIN)
+        shown_in(line, PLAIN)
+    }
+
+    fn shown_in(line: &str, style: Style) -> String {
+        match ServerLine::parse(line) {
+            Some(parsed) => display(&parsed, AT, style),
+            None => display_unknown(line, style),
+        }
     }
 
     #[test]
@@ -1114,6 +1055,7 @@ mod tests {
             "disconnected by server (idle-timeout)"
         );
         assert_eq!(shown("WAT"), "*** server said: WAT");
+        assert_eq!(shown("OK then"), "*** server said: OK then");
     }
 
     #[test]
@@ -1131,7 +1073,7 @@ mod tests {
     #[test]
     fn colours_only_when_asked_and_stable_per_name() {
         assert!(!shown("MSG alice hi").contains('\x1b'));
-        let coloured = display(&parse_incoming("MSG alice hi"), AT, COLOUR);
+        let coloured = shown_in("MSG alice hi", COLOUR);
         let code = name_colour("alice");
         assert_eq!(
             coloured,
@@ -1150,7 +1092,7 @@ mod tests {
         assert!(spread.len() >= 3, "names share too few colours: {spread:?}");
         assert_eq!(COLOUR.notice("hi"), "\x1b[2m*** hi\x1b[0m");
         // The escape codes are ours; one smuggled in a name is neutralised.
-        let sneaky = display(&parse_incoming("MSG \x1b[8mbob hi"), AT, COLOUR);
+        let sneaky = shown_in("MSG \x1b[8mbob hi", COLOUR);
         assert_eq!(sneaky.matches('\x1b').count(), 2);
     }
 

@@ -1,9 +1,11 @@
 //! The wire protocol, with no sockets in sight: parsing a client's line into a
 //! [`Command`], validating names ([`Username`]), and formatting every line the
-//! server sends ([`ServerLine`]).
+//! server sends ([`ServerLine`]) as well as parsing it back, for the terminal
+//! client.
 //!
-//! Keeping this pure means the whole grammar is unit-tested here, and the
-//! session only decides *what* to do, never how a line is spelled.
+//! Keeping this pure means the whole grammar is unit-tested here, and neither
+//! the session nor the client decides how a line is spelled, only what to do
+//! with it.
 //!
 //! Lines are UTF-8 and end in `\n` (the framing lives in [`crate::lines`]); the
 //! command word is case-insensitive, arguments are separated by spaces, and
@@ -150,6 +152,30 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, so that [`ErrorCode::parse`] reads back exactly what
+    /// [`ErrorCode::as_str`] writes, with no second list of spellings to drift.
+    pub const ALL: [ErrorCode; 11] = [
+        ErrorCode::UsernameTaken,
+        ErrorCode::InvalidUsername,
+        ErrorCode::AlreadyLoggedIn,
+        ErrorCode::EmptyMessage,
+        ErrorCode::UserNotFound,
+        ErrorCode::InvalidDm,
+        ErrorCode::NotLoggedIn,
+        ErrorCode::UnknownCommand,
+        ErrorCode::LineTooLong,
+        ErrorCode::InvalidUtf8,
+        ErrorCode::RateLimited,
+    ];
+
+    /// The code spelled `code` on the wire; `None` for one this build does not
+    /// know (a newer server may have more).
+    pub fn parse(code: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL
+            .into_iter()
+            .find(|known| known.as_str() == code)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::UsernameTaken => "username-taken",
@@ -169,6 +195,7 @@ impl ErrorCode {
 
 /// Every line the server sends. [`ServerLine::encode`] appends it, with its
 /// `\n`, to a buffer: broadcasts are encoded once and shared by all recipients.
+/// [`ServerLine::parse`] reads one back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerLine<'a> {
     Ok,
@@ -217,6 +244,41 @@ impl ServerLine<'_> {
         let mut out = Vec::new();
         self.encode(&mut out);
         out
+    }
+}
+
+impl<'a> ServerLine<'a> {
+    /// Parses one line (without its `\n`) as [`ServerLine::encode`] writes it;
+    /// `None` for anything else, including an `ERR` code this build does not
+    /// know. Arguments borrow from the line.
+    ///
+    /// Unlike [`parse`] for client lines, nothing is trimmed and the words are
+    /// upper case: this is the exact inverse of `encode`, so that text keeps
+    /// every space it was sent with. The one thing `encode` cannot express is a
+    /// `MSG` or `DM` sender containing a space, which no [`Username`] does.
+    pub fn parse(line: &'a str) -> Option<ServerLine<'a>> {
+        let (word, rest) = match line.split_once(' ') {
+            Some((word, rest)) => (word, Some(rest)),
+            None => (line, None),
+        };
+        let line = match (word, rest) {
+            ("OK", None) => ServerLine::Ok,
+            ("ERR", Some(code)) => ServerLine::Err(ErrorCode::parse(code)?),
+            ("INFO", Some(text)) => ServerLine::Info(text),
+            ("MSG", Some(rest)) => {
+                let (from, text) = rest.split_once(' ')?;
+                ServerLine::Msg(from, text)
+            }
+            ("DM", Some(rest)) => {
+                let (from, text) = rest.split_once(' ')?;
+                ServerLine::Dm(from, text)
+            }
+            ("USER", Some(name)) => ServerLine::User(name),
+            ("PONG", token) => ServerLine::Pong(token),
+            ("BYE", reason) => ServerLine::Bye(reason),
+            _ => return None,
+        };
+        Some(line)
     }
 }
 
@@ -343,27 +405,89 @@ mod tests {
     }
 
     #[test]
-    fn every_error_code_is_kebab_case() {
-        use ErrorCode::*;
-        for code in [
-            UsernameTaken,
-            InvalidUsername,
-            AlreadyLoggedIn,
-            EmptyMessage,
-            UserNotFound,
-            InvalidDm,
-            NotLoggedIn,
-            UnknownCommand,
-            LineTooLong,
-            InvalidUtf8,
-            RateLimited,
-        ] {
+    fn every_error_code_is_kebab_case_and_parses_back() {
+        for code in ErrorCode::ALL {
             let s = code.as_str();
             assert!(
                 s.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
                 "{s}"
             );
+            assert_eq!(ErrorCode::parse(s), Some(code));
+        }
+        for unknown in ["", "brand-new", "Username-Taken", " username-taken"] {
+            assert_eq!(ErrorCode::parse(unknown), None, "{unknown:?}");
+        }
+    }
+
+    /// `line` encoded, then parsed without its `\n`.
+    fn round_trip(line: ServerLine) {
+        let bytes = line.to_bytes();
+        let text = std::str::from_utf8(&bytes).unwrap();
+        let text = text.strip_suffix('\n').unwrap();
+        assert_eq!(ServerLine::parse(text), Some(line), "{text:?}");
+    }
+
+    #[test]
+    fn every_server_line_parses_back_to_itself() {
+        for code in ErrorCode::ALL {
+            round_trip(ServerLine::Err(code));
+        }
+        round_trip(ServerLine::Ok);
+        for text in [
+            "",
+            "bob connected",
+            " two  spaces ",
+            "tab\there",
+            "héllo 🌍",
+        ] {
+            round_trip(ServerLine::Info(text));
+            round_trip(ServerLine::Msg("bob", text));
+            round_trip(ServerLine::Dm("bob", text));
+            round_trip(ServerLine::User(text));
+            round_trip(ServerLine::Pong(Some(text)));
+            round_trip(ServerLine::Bye(Some(text)));
+        }
+        round_trip(ServerLine::Msg("", "no sender"));
+        round_trip(ServerLine::Pong(None));
+        round_trip(ServerLine::Bye(None));
+    }
+
+    #[test]
+    fn malformed_server_lines_are_none() {
+        for bad in [
+            "",
+            " ",
+            "OK ",
+            "OK then",
+            "ok",
+            "ERR",
+            "ERR ",
+            "ERR brand-new",
+            "ERR username-taken ",
+            "INFO",
+            "MSG",
+            "MSG bob",
+            "DM bob",
+            "USER",
+            "Pong",
+            "HELLO world",
+            " OK",
+            "MSG\tbob hi",
+        ] {
+            assert_eq!(ServerLine::parse(bad), None, "{bad:?}");
+        }
+        // A CR left by CRLF framing is the reader's to strip; here it is text.
+        assert_eq!(ServerLine::parse("OK\r"), None);
+        assert_eq!(
+            ServerLine::parse("PONG x\r"),
+            Some(ServerLine::Pong(Some("x\r")))
+        );
+        // Every cut of a line, wherever a character starts, parses or not, without a panic.
+        let line = "MSG bob héllo 🌍 \u{1b}[2J";
+        for (i, _) in line.char_indices() {
+            let _ = ServerLine::parse(&line[..i]);
+            let _ = ServerLine::parse(&line[i..]);
         }
     }
 
