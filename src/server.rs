@@ -185,19 +185,20 @@ impl Server {
         };
         let threads = ThreadBudget::from_kernel();
         // Every client needs its session thread; a client whose socket is full
-        // needs a writer too, from the same budget.
-        let max_clients = if threads.limit() < config.max_clients {
-            let limit = threads.limit();
+        // needs a writer too, from the same budget: keep a quarter for those.
+        let for_clients = threads.limit() - threads.limit() / 4;
+        let max_clients = if for_clients < config.max_clients {
             log.event(
                 None,
                 format_args!(
                     "note: the kernel's limits (vm.max_map_count, kernel.pid_max) allow about \
-                     {limit} connection threads; serving at most {limit} clients instead of {} \
+                     {} connection threads; serving at most {for_clients} clients instead of {} \
                      (see README, Limits)",
+                    threads.limit(),
                     config.max_clients
                 ),
             );
-            limit
+            for_clients
         } else {
             config.max_clients
         };

@@ -443,6 +443,10 @@ impl<'a> Session<'a> {
         };
         match self.shared.registry.login(&name, member, &self.flushes) {
             Ok(()) => {
+                // Deliver the join notices before logging: writing the log can
+                // block (a full stderr pipe), and everybody's lines would wait
+                // behind this thread's claims meanwhile.
+                self.flushes.flush();
                 self.shared
                     .log
                     .event(Some(self.peer), format_args!("login {name}"));
