@@ -1011,17 +1011,15 @@ impl Drop for Readers {
     }
 }
 
-/// A reader that woke for only a few sockets naps this long before it waits
-/// again, so the next wait finds many ready at once. Thousands of clients on
-/// separate machines cost a server nothing to wake; a generator sharing the
-/// server's two cores must not spend one of them being woken per line, nor make
-/// each of the server's sends wake a sleeping thread. Latencies are measured
-/// from the data, so they include this nap: pessimistic by at most that much.
+/// Readers never block in `epoll_wait`: they poll, and nap this long whenever
+/// fewer than `COALESCE_BELOW` sockets were ready. Clients on separate machines
+/// cost a server nothing to wake; a generator sharing the server's two cores
+/// must not make each of the server's sends wake one of its threads (a
+/// cross-CPU wake-up on a VM costs more than the send itself), nor spend a core
+/// being woken per line. Latencies are measured from the data, so they include
+/// the nap: pessimistic by at most that much.
 const COALESCE: Duration = Duration::from_micros(500);
 const COALESCE_BELOW: usize = 64;
-
-/// How long a reader sleeps in epoll before looking for new clients.
-const READER_TICK_MS: c_int = 5;
 
 fn read_loop(
     poller: &Poller,
@@ -1049,7 +1047,7 @@ fn read_loop(
                 open: true,
             });
         }
-        let Ok(ready) = poller.wait(&mut events, READER_TICK_MS) else {
+        let Ok(ready) = poller.wait(&mut events, 0) else {
             continue; // interrupted by a signal: wait again
         };
         let woke_for = ready.len();
