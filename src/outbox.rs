@@ -28,12 +28,12 @@
 //! Bytes are framed for the connection's transport ([`Framing`]) as they are
 //! appended, so the outbox holds exactly what goes on the wire.
 
-use std::cell::RefCell;
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crate::flush::Flushes;
 use crate::protocol::ServerLine;
 use crate::sys;
 use crate::threads::ThreadBudget;
@@ -47,9 +47,6 @@ pub const WRITE_STALL_LIMIT: Duration = Duration::from_secs(10);
 /// A flushing thread sends at most this many times in a row (others may keep
 /// refilling the backlog meanwhile); then a writer thread takes over.
 const MAX_FLUSH_ROUNDS: usize = 16;
-
-/// A thread about to flush more outboxes than this yields the CPU first.
-const YIELD_BEFORE_FLUSHING: usize = 256;
 
 /// How long `wait_finished` waits for a writer to end once its socket is shut.
 const GIVE_UP_WAIT: Duration = Duration::from_secs(1);
@@ -287,7 +284,7 @@ impl Outbox {
     /// claimed the outbox. A full socket hands the rest to a writer thread, and
     /// so does a backlog that others keep refilling: the claiming thread has
     /// its own client to get back to.
-    fn flush(self: &Arc<Self>) {
+    pub(crate) fn flush(self: &Arc<Self>) {
         let mut state = self.lock();
         for _ in 0..MAX_FLUSH_ROUNDS {
             if state.backlog.is_empty() {
@@ -437,46 +434,6 @@ fn is_stall(err: &io::Error) -> bool {
         err.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
-}
-
-/// The outboxes one thread has claimed and must write out. A thread flushes
-/// them after its registry work and before it waits for anything; dropping
-/// the list flushes it too, so a claim is never forgotten.
-#[derive(Default)]
-pub struct Flushes {
-    claimed: RefCell<Vec<Arc<Outbox>>>,
-}
-
-impl Flushes {
-    pub fn new() -> Flushes {
-        Flushes::default()
-    }
-
-    fn add(&self, claimed: bool, outbox: &Arc<Outbox>) {
-        if claimed {
-            self.claimed.borrow_mut().push(Arc::clone(outbox));
-        }
-    }
-
-    /// Writes out every claimed outbox (never blocks).
-    pub fn flush(&self) {
-        let claimed = std::mem::take(&mut *self.claimed.borrow_mut());
-        if claimed.len() > YIELD_BEFORE_FLUSHING {
-            // Hundreds of sends ahead: let other runnable sessions queue their
-            // lines first, so that more of them ride along in each send. In a
-            // storm of logins this makes the join notices ~25% cheaper.
-            std::thread::yield_now();
-        }
-        for outbox in claimed {
-            outbox.flush();
-        }
-    }
-}
-
-impl Drop for Flushes {
-    fn drop(&mut self) {
-        self.flush();
-    }
 }
 
 #[cfg(test)]

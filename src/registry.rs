@@ -20,7 +20,8 @@ use std::collections::HashMap;
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::outbox::{Flushes, Outbox};
+use crate::flush::Flushes;
+use crate::outbox::Outbox;
 use crate::protocol::{ErrorCode, ServerLine, Username};
 
 /// One logged-in user: where their lines go, and their socket (kept so the

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use crate::flush::Helpers;
 use crate::http::{self, Handshake};
 use crate::log::Log;
 use crate::outbox::WRITE_STALL_LIMIT;
@@ -85,6 +86,8 @@ pub struct Shared {
     /// Every connection thread (sessions, and writers for full sockets) starts
     /// within this budget.
     pub threads: Arc<ThreadBudget>,
+    /// Threads that share the writing out of big broadcasts.
+    pub helpers: Arc<Helpers>,
     connections: Mutex<Connections>,
     stopping: AtomicBool,
 }
@@ -206,6 +209,7 @@ impl Server {
             log,
             max_clients,
             config,
+            helpers: Helpers::start(&threads),
             threads,
             registry: Registry::new(),
             connections: Mutex::new(Connections::default()),
@@ -285,6 +289,7 @@ impl Server {
         for stream in self.shared.connections().open.values() {
             let _ = stream.shutdown(Shutdown::Both);
         }
+        self.shared.helpers.stop();
         self.shared.log.event(None, format_args!("stopped"));
     }
 }

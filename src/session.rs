@@ -17,8 +17,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::flush::Flushes;
 use crate::lines::{LineReader, Next};
-use crate::outbox::{Farewell, Flushes, Framing, Outbox};
+use crate::outbox::{Farewell, Framing, Outbox};
 use crate::protocol::{self, Command, ErrorCode, ServerLine, Username, HELP_TEXT};
 use crate::ratelimit::{FloodGuard, Verdict};
 use crate::registry::Member;
@@ -111,7 +112,7 @@ fn serve<I: Inbound>(
         shared.config.write_stall_limit,
         Arc::clone(&shared.threads),
     ));
-    let flushes = Rc::new(Flushes::new());
+    let flushes = Rc::new(Flushes::shared_with(Arc::clone(&shared.helpers)));
     let idle = IdleDeadline::new(Arc::clone(&stream), shared.config.idle_timeout)
         .flushing(Rc::clone(&flushes));
     let mut input = make_input(idle, Arc::clone(&outbox), Rc::clone(&flushes));
