@@ -16,8 +16,9 @@
 //! (an [`Instant`] in this process).
 //!
 //! The generator shares the machine (two cores here) with the server, so it
-//! must stay cheap: two reader threads each own half of the sockets and sleep
-//! in `epoll_wait(2)` until one of them has data. std has no multiplexer, and
+//! must stay cheap: two reader threads each own half of the sockets, poll them
+//! with `epoll_wait(2)` without blocking, and nap half a millisecond whenever
+//! few were ready (see `COALESCE`). std has no multiplexer, and
 //! `poll(2)` over thousands of sockets spent most of the generator's time
 //! registering and unregistering wait queues, so the three epoll calls are
 //! declared here against the C library that std already links (no crate).
