@@ -138,6 +138,21 @@ impl Options {
     }
 }
 
+impl Options {
+    /// Whether this run is the workload as specified (only where the
+    /// server is, the time limit and the output format may differ): the one
+    /// the performance targets are about.
+    pub fn is_standard(&self) -> bool {
+        let standard = Options::defaults(self.workload);
+        Options {
+            target: standard.target.clone(),
+            timeout: standard.timeout,
+            json: standard.json,
+            ..self.clone()
+        } == standard
+    }
+}
+
 /// Latency percentiles, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Percentiles {
@@ -312,6 +327,41 @@ impl Report {
         let (first, second) = samples.split_at(samples.len() / 2);
         let (first, second) = (first.iter().max()?, second.iter().max()?);
         Some(*second <= first + first / 10 + 1024)
+    }
+
+    /// The performance target for this workload (as specified by
+    /// [`Options::defaults`]), and whether this run met it.
+    pub fn target(&self) -> (&'static str, bool) {
+        let p99_within = |ms: u64| self.latency.is_some_and(|l| l.p99 <= ms * 1000);
+        let nothing_lost = self.complete && self.lost == 0 && self.duplicates == 0;
+        match self.workload {
+            "fanout" => (
+                ">= 3 M deliveries/s, nothing lost, one order",
+                nothing_lost && self.same_order && self.deliveries_per_sec() >= 3e6,
+            ),
+            "latency" => ("p99 <= 10 ms, nothing lost", nothing_lost && p99_within(10)),
+            "slow" => (
+                "stalled client dropped; others lose nothing, p99 <= 25 ms; RSS flat",
+                nothing_lost
+                    && self.stalled_dropped == Some(true)
+                    && p99_within(25)
+                    && self.rss_flat() != Some(false),
+            ),
+            _ => (
+                "all settled within 30 s, <= 20 KiB RSS per client",
+                self.complete
+                    && self.refused == 0
+                    && self.seconds <= 30.0
+                    && self.rss_kib_per_client().is_some_and(|kib| kib <= 20.0),
+            ),
+        }
+    }
+
+    /// The `target` row for the table: the target and whether it was met.
+    pub fn target_row(&self) -> String {
+        let (target, met) = self.target();
+        let verdict = if met { "met" } else { "MISSED" };
+        format!("  {:<20} {target}: {verdict}\n", "target")
     }
 
     /// A human-readable table.
@@ -1622,6 +1672,58 @@ mod tests {
             report(&[10_000, 20_000, 30_000, 40_000]).rss_flat(),
             Some(false)
         );
+    }
+
+    #[test]
+    fn targets_apply_to_the_standard_workloads_and_say_whether_they_were_met() {
+        let standard = Options::defaults(Workload::Latency);
+        assert!(standard.is_standard());
+        let elsewhere = Options {
+            target: Target::Attach {
+                addr: "127.0.0.1:4000".parse().unwrap(),
+                pid: None,
+            },
+            timeout: Duration::from_secs(5),
+            json: true,
+            ..standard.clone()
+        };
+        assert!(elsewhere.is_standard());
+        let smaller = Options {
+            clients: 10,
+            ..standard
+        };
+        assert!(!smaller.is_standard());
+
+        let latency = |p99_ms: u64, lost: u64| Report {
+            workload: "latency",
+            complete: true,
+            lost,
+            latency: Some(Percentiles {
+                p50: 1,
+                p99: p99_ms * 1000,
+                p999: p99_ms * 1000,
+                max: p99_ms * 1000,
+            }),
+            ..Report::default()
+        };
+        assert!(latency(10, 0).target().1);
+        assert!(!latency(11, 0).target().1);
+        assert!(!latency(5, 1).target().1);
+        assert!(latency(11, 0)
+            .target_row()
+            .ends_with("p99 <= 10 ms, nothing lost: MISSED\n"));
+        let connect = |seconds: f64, kib_per_client: u64| Report {
+            workload: "connect",
+            clients: 100,
+            complete: true,
+            seconds,
+            rss_kb_start: Some(0),
+            rss_kb_end: Some(100 * kib_per_client),
+            ..Report::default()
+        };
+        assert!(connect(29.0, 20).target().1);
+        assert!(!connect(31.0, 20).target().1);
+        assert!(!connect(29.0, 21).target().1);
     }
 
     #[test]

@@ -43,11 +43,14 @@ fn main() -> ExitCode {
     };
     match bench::run(&options) {
         Ok(report) => {
-            let text = if options.json {
+            let mut text = if options.json {
                 report.json() + "\n"
             } else {
                 report.table()
             };
+            if options.is_standard() && !options.json {
+                text += &report.target_row();
+            }
             // A closed pipe (e.g. `| head`) is not worth a panic.
             let _ = std::io::stdout().write_all(text.as_bytes());
             // Scripts can tell a full run from one that lost or refused something.
