@@ -170,30 +170,14 @@ impl Helpers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{Framing, WRITE_STALL_LIMIT};
+    use crate::outbox::tests::outbox_and_peer;
     use std::io::Read;
-    use std::net::{TcpListener, TcpStream};
+    use std::net::TcpStream;
     use std::time::Duration;
 
     /// `n` outboxes on loopback connections, and the far ends.
     fn outboxes(n: usize, threads: &Arc<ThreadBudget>) -> Vec<(Arc<Outbox>, TcpStream)> {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        (0..n)
-            .map(|_| {
-                let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-                let (peer, _) = listener.accept().unwrap();
-                peer.set_read_timeout(Some(Duration::from_secs(20)))
-                    .unwrap();
-                let outbox = Outbox::new(
-                    Arc::new(ours),
-                    Framing::Lines,
-                    1 << 16,
-                    WRITE_STALL_LIMIT,
-                    Arc::clone(threads),
-                );
-                (Arc::new(outbox), peer)
-            })
-            .collect()
+        (0..n).map(|_| outbox_and_peer(1 << 16, threads)).collect()
     }
 
     fn broadcast_and_check(flushes: &Flushes, clients: &mut [(Arc<Outbox>, TcpStream)]) {

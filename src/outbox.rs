@@ -437,14 +437,17 @@ fn is_stall(err: &io::Error) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Read;
     use std::net::TcpListener;
     use std::time::Instant;
 
     /// An outbox on one end of a loopback connection, and the other end.
-    fn outbox_and_peer(limit: usize, threads: &Arc<ThreadBudget>) -> (Arc<Outbox>, TcpStream) {
+    pub(crate) fn outbox_and_peer(
+        limit: usize,
+        threads: &Arc<ThreadBudget>,
+    ) -> (Arc<Outbox>, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (peer, _) = listener.accept().unwrap();
