@@ -359,12 +359,12 @@ fn start_connection(
     };
     shared.log.event(Some(peer), format_args!("connect"));
     let spawned = {
-        let shared_ = Arc::clone(shared);
+        let for_thread = Arc::clone(shared);
         let stream = Arc::clone(&stream);
         shared.threads.spawn("chat-conn", move || {
             match transport {
-                Transport::Lines => session::serve_lines(stream, peer, &shared_),
-                Transport::Web => serve_web(stream, peer, &shared_),
+                Transport::Lines => session::serve_lines(stream, peer, &for_thread),
+                Transport::Web => serve_web(stream, peer, &for_thread),
             }
             drop(slot);
         })

@@ -1,12 +1,13 @@
 //! Many clients at once: every broadcast reaches every user exactly once and
-//! in one order, and a thousand concurrent users are served.
+//! in one order, a thousand concurrent users are served, and a client whose
+//! socket keeps up costs the server one thread.
 
 mod common;
 
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use common::{start, Client};
+use common::{start, Client, Running};
 
 #[test]
 fn twenty_senders_everyone_gets_all_4000_once_in_one_order() {
@@ -82,4 +83,31 @@ fn a_thousand_users_who_and_broadcast() {
     for user in users.iter_mut() {
         user.expect("MSG u0999 hello thousand");
     }
+}
+
+#[test]
+fn a_client_that_keeps_up_costs_one_thread() {
+    const CLIENTS: usize = 50;
+    let server = Running::start(&["--quiet"]);
+    let before = server.status_kb("Threads");
+    let mut clients: Vec<Client> = (0..CLIENTS)
+        .map(|i| Client::login(server.addr, &format!("t{i}")))
+        .collect();
+    for client in &mut clients {
+        client.send("MSG hello");
+    }
+    // Everybody hears all fifty, so every outbox has been written out.
+    for client in &mut clients {
+        let mut heard = 0;
+        while heard < CLIENTS {
+            if client.line().starts_with("MSG ") {
+                heard += 1;
+            }
+        }
+    }
+    assert_eq!(
+        server.status_kb("Threads"),
+        before + CLIENTS as u64,
+        "one session thread per client, and no writer threads"
+    );
 }
