@@ -86,7 +86,7 @@ impl Drop for Flushes {
 pub struct Helpers {
     state: Mutex<HelperState>,
     work_ready: Condvar,
-    /// How many helper threads are running.
+    /// How many helper threads were started (they run until stopped).
     running: AtomicUsize,
 }
 
@@ -121,9 +121,9 @@ impl Helpers {
     }
 
     /// Moves all but this thread's share of `batch` to the helpers, unless
-    /// they are still busy with earlier shares: then the caller writes it all
-    /// out itself, rather than let outboxes wait (and their backlogs grow)
-    /// behind a queue of shares.
+    /// earlier shares still wait for them: then the caller writes it all out
+    /// itself, rather than let outboxes wait (and their backlogs grow) behind a
+    /// queue of shares.
     fn share(&self, batch: &mut Vec<Arc<Outbox>>) {
         let helpers = self.running.load(Ordering::Acquire);
         let mut state = self.lock();

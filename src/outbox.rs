@@ -44,8 +44,9 @@ use crate::websocket;
 /// deadline).
 pub const WRITE_STALL_LIMIT: Duration = Duration::from_secs(10);
 
-/// A flushing thread sends at most this many times in a row (others may keep
-/// refilling the backlog meanwhile); then a writer thread takes over.
+/// A flushing thread sends this many times in a row at most (others may keep
+/// refilling the backlog meanwhile); then a writer thread takes over, if one
+/// can start.
 const MAX_FLUSH_ROUNDS: usize = 16;
 
 /// How long `wait_finished` waits for a writer to end once its socket is shut.
@@ -263,8 +264,8 @@ impl Outbox {
     }
 
     /// Waits until the farewell is written (or the peer is gone) and no writer
-    /// thread is left, so the connection's threads are all accounted for when
-    /// its session ends. A client still taking its last bytes slowly gets a
+    /// thread is writing any more (one may still be returning), so a session
+    /// does not end while its connection is still being written. A client still taking its last bytes slowly gets a
     /// little longer than a write may stall; then the socket is shut down,
     /// which ends any write at once.
     pub fn wait_finished(&self) {
@@ -286,9 +287,20 @@ impl Outbox {
     /// its own client to get back to.
     pub(crate) fn flush(self: &Arc<Self>) {
         let mut state = self.lock();
-        for _ in 0..MAX_FLUSH_ROUNDS {
+        for round in 1.. {
             if state.backlog.is_empty() {
                 return self.go_idle(&mut state);
+            }
+            if round == MAX_FLUSH_ROUNDS + 1 {
+                state.writing = Writing::Writer;
+                drop(state);
+                if self.spawn_writer() {
+                    return;
+                }
+                // No thread to hand it to: this client keeps up, so carry on
+                // here rather than drop it.
+                state = self.lock();
+                state.writing = Writing::Claimed;
             }
             let out = take_backlog(&mut state);
             drop(state);
@@ -307,11 +319,6 @@ impl Outbox {
                 Err(_) => return self.peer_gone(&mut state),
             }
         }
-        if state.backlog.is_empty() {
-            self.go_idle(&mut state)
-        } else {
-            self.start_writer(state, Vec::new(), 0)
-        }
     }
 
     /// The socket is full: puts the unsent rest back in front and hands the
@@ -321,15 +328,19 @@ impl Outbox {
         // From here until the writer gives the outbox back, nobody else writes.
         state.writing = Writing::Writer;
         drop(state);
-        let outbox = Arc::clone(self);
-        // Detached: a thread that is never joined would keep its stack mapped
-        // after it ends. `writing` says whether it still runs.
-        let started = self
-            .threads
-            .spawn("chat-writer", move || outbox.run_writer());
-        if started.is_err() {
+        if !self.spawn_writer() {
             self.drop_too_slow(&mut self.lock());
         }
+    }
+
+    /// Starts a writer thread for an outbox in `Writing::Writer`; says whether
+    /// one started. Detached: a thread that is never joined would keep its
+    /// stack mapped after it ends; `writing` says whether it still runs.
+    fn spawn_writer(self: &Arc<Self>) -> bool {
+        let outbox = Arc::clone(self);
+        self.threads
+            .spawn("chat-writer", move || outbox.run_writer())
+            .is_ok()
     }
 
     /// The writer thread: blocking writes until the backlog is empty, then it
@@ -358,10 +369,13 @@ impl Outbox {
     fn go_idle(&self, state: &mut State) {
         state.writing = Writing::Idle;
         if state.farewell.is_some() {
-            self.finish(state);
+            if state.finished {
+                // A writer leaving after the end: news for `wait_finished`.
+                self.finished.notify_all();
+            } else {
+                self.finish(state);
+            }
         }
-        // A writer thread ending is news for `wait_finished` too.
-        self.finished.notify_all();
     }
 
     /// The client cannot keep up (or no thread could wait for it): drops it

@@ -83,8 +83,8 @@ pub struct Shared {
     max_clients: usize,
     pub registry: Registry,
     pub log: Log,
-    /// Every connection thread (sessions, and writers for full sockets) starts
-    /// within this budget.
+    /// Every connection thread (sessions, writers for full sockets, fan-out
+    /// helpers) starts within this budget.
     pub threads: Arc<ThreadBudget>,
     /// Threads that share the writing out of big broadcasts.
     pub helpers: Arc<Helpers>,
@@ -127,6 +127,13 @@ impl Shared {
             id,
             ip,
         })
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The last connection (or a failed `bind`) is gone: so are the helpers.
+        self.helpers.stop();
     }
 }
 
