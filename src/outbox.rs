@@ -47,7 +47,7 @@ pub const WRITE_STALL_LIMIT: Duration = Duration::from_secs(10);
 /// A flushing thread sends this many times in a row at most (others may keep
 /// refilling the backlog meanwhile); then a writer thread takes over, if one
 /// can start.
-const MAX_FLUSH_ROUNDS: usize = 16;
+const MAX_FLUSH_ROUNDS: usize = 64;
 
 /// How long `wait_finished` waits for a writer to end once its socket is shut.
 const GIVE_UP_WAIT: Duration = Duration::from_secs(1);
