@@ -265,9 +265,9 @@ impl Outbox {
 
     /// Waits until the farewell is written (or the peer is gone) and no writer
     /// thread is writing any more (one may still be returning), so a session
-    /// does not end while its connection is still being written. A client still taking its last bytes slowly gets a
-    /// little longer than a write may stall; then the socket is shut down,
-    /// which ends any write at once.
+    /// does not end while its connection is still being written. A client
+    /// still taking its last bytes slowly gets a little longer than a write may
+    /// stall; then the socket is shut down, which ends any write at once.
     pub fn wait_finished(&self) {
         let busy = |state: &mut State| !state.finished || state.writing == Writing::Writer;
         let mut state = self.lock();
