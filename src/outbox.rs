@@ -217,8 +217,7 @@ impl Outbox {
             self.add_farewell(&mut state, Farewell::TOO_SLOW);
             let claimed = claim(&mut state);
             drop(state);
-            // Wake the session (blocked reading) so the user leaves now.
-            let _ = self.stream.shutdown(Shutdown::Read);
+            self.stop_reading();
             flushes.add(claimed, self);
             return Err(Overflow);
         }
@@ -256,6 +255,12 @@ impl Outbox {
         if self.framing == Framing::WebSocket {
             websocket::encode_close(farewell.ws_status, &mut state.backlog);
         }
+    }
+
+    /// Shuts the read side of the socket, which wakes the connection's session
+    /// (blocked reading) so that the user leaves now.
+    pub fn stop_reading(&self) {
+        let _ = self.stream.shutdown(Shutdown::Read);
     }
 
     /// The farewell, once the connection is ending.

@@ -1,4 +1,4 @@
-//! The logged-in users: one `Arc<Mutex<HashMap<Username, Member>>>` shared by
+//! The logged-in users: one `Arc<Mutex<HashMap<Username, Arc<Outbox>>>>` shared by
 //! every connection, and every operation on it.
 //!
 //! Two rules make this safe and fair:
@@ -17,22 +17,15 @@
 //! whole server down with it, so a poisoned lock is recovered, not unwrapped.
 
 use std::collections::HashMap;
-use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::flush::Flushes;
 use crate::outbox::Outbox;
 use crate::protocol::{ErrorCode, ServerLine, Username};
 
-/// One logged-in user: where their lines go, and their socket (kept so the
-/// server can hang up on them).
-#[derive(Clone)]
-pub struct Member {
-    pub outbox: Arc<Outbox>,
-    pub stream: Arc<TcpStream>,
-}
-
-type Users = HashMap<Username, Member>;
+/// Each logged-in user's outbox: where their lines go, and (through it) their
+/// socket, so the server can hang up on them.
+type Users = HashMap<Username, Arc<Outbox>>;
 
 /// The shared registry of logged-in users. Cloning it is cheap and shares it.
 #[derive(Clone, Default)]
@@ -56,7 +49,7 @@ impl Registry {
     pub fn login(
         &self,
         name: &Username,
-        member: Member,
+        outbox: &Arc<Outbox>,
         flushes: &Flushes,
     ) -> Result<(), ErrorCode> {
         let notice = ServerLine::Info(&format!("{name} connected")).to_bytes();
@@ -64,10 +57,10 @@ impl Registry {
         if users.contains_key(name) {
             return Err(ErrorCode::UsernameTaken);
         }
-        member.outbox.push_line(ServerLine::Ok, flushes);
+        outbox.push_line(ServerLine::Ok, flushes);
         // Everybody already here hears of the newcomer; then it is one of them.
         broadcast_locked(&mut users, &notice, flushes);
-        users.insert(name.clone(), member);
+        users.insert(name.clone(), Arc::clone(outbox));
         Ok(())
     }
 
@@ -89,7 +82,7 @@ impl Registry {
         let message = ServerLine::Dm(from.as_str(), text).to_bytes();
         let mut users = self.lock();
         let recipient = users.get(&to).ok_or(ErrorCode::UserNotFound)?;
-        if recipient.outbox.push(&message, flushes).is_err() {
+        if recipient.push(&message, flushes).is_err() {
             drop_members_locked(&mut users, vec![to], flushes);
         }
         Ok(())
@@ -114,7 +107,7 @@ impl Registry {
         let mut users = self.lock();
         let ours = users
             .get(name)
-            .is_some_and(|member| Arc::ptr_eq(&member.outbox, outbox));
+            .is_some_and(|member| Arc::ptr_eq(member, outbox));
         if ours {
             drop_members_locked(&mut users, vec![name.clone()], flushes);
         }
@@ -135,8 +128,8 @@ impl Registry {
 /// Queues `bytes` to every user; drops whoever overflows.
 fn broadcast_locked(users: &mut Users, bytes: &[u8], flushes: &Flushes) {
     let mut overflowed = Vec::new();
-    for (name, member) in users.iter() {
-        if member.outbox.push(bytes, flushes).is_err() {
+    for (name, outbox) in users.iter() {
+        if outbox.push(bytes, flushes).is_err() {
             overflowed.push(name.clone());
         }
     }
@@ -148,15 +141,14 @@ fn broadcast_locked(users: &mut Users, bytes: &[u8], flushes: &Flushes) {
 /// handles that without recursion.
 fn drop_members_locked(users: &mut Users, mut leaving: Vec<Username>, flushes: &Flushes) {
     while let Some(name) = leaving.pop() {
-        let Some((name, member)) = users.remove_entry(&name) else {
+        let Some((name, outbox)) = users.remove_entry(&name) else {
             continue;
         };
-        // Wake its session (blocked reading) so the connection winds down too.
         // Harmless for a user leaving on its own: its session is the caller.
-        let _ = member.stream.shutdown(Shutdown::Read);
+        outbox.stop_reading();
         let notice = ServerLine::Info(&format!("{name} disconnected")).to_bytes();
-        for (other, member) in users.iter() {
-            if member.outbox.push(&notice, flushes).is_err() && !leaving.contains(other) {
+        for (other, outbox) in users.iter() {
+            if outbox.push(&notice, flushes).is_err() && !leaving.contains(other) {
                 leaving.push(other.clone());
             }
         }
@@ -166,23 +158,13 @@ fn drop_members_locked(users: &mut Users, mut leaving: Vec<Username>, flushes: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::Framing;
+    use crate::outbox::tests::outbox_and_peer;
     use crate::threads::ThreadBudget;
     use std::io::Read;
-    use std::net::TcpListener;
+    use std::net::TcpStream;
 
-    fn connected_member() -> (Member, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let stream = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
-        let (peer, _) = listener.accept().unwrap();
-        let outbox = Arc::new(Outbox::new(
-            Arc::clone(&stream),
-            Framing::Lines,
-            1 << 20,
-            crate::outbox::WRITE_STALL_LIMIT,
-            ThreadBudget::new(4),
-        ));
-        (Member { outbox, stream }, peer)
+    fn connected_member() -> (Arc<Outbox>, TcpStream) {
+        outbox_and_peer(1 << 20, &ThreadBudget::new(4))
     }
 
     #[test]
@@ -191,7 +173,7 @@ mod tests {
         let flushes = Flushes::new();
         let alice = Username::parse("alice").unwrap();
         let (member, mut alice_peer) = connected_member();
-        registry.login(&alice, member.clone(), &flushes).unwrap();
+        registry.login(&alice, &member, &flushes).unwrap();
         let poisoner = registry.clone();
         let panicked = std::thread::spawn(move || {
             let _guard = poisoner.users.lock().unwrap();
@@ -203,14 +185,14 @@ mod tests {
         // Everything still works for everybody else.
         let bob = Username::parse("bob").unwrap();
         let (bob_member, _bob_peer) = connected_member();
-        registry.login(&bob, bob_member, &flushes).unwrap();
+        registry.login(&bob, &bob_member, &flushes).unwrap();
         assert_eq!(&*registry.who(), b"USER alice\nUSER bob\n");
         registry.broadcast_msg(&bob, "still here", &flushes);
         assert_eq!(
             registry.direct_message(&bob, "ALICE", "hi", &flushes),
             Ok(())
         );
-        assert!(registry.leave(&alice, &member.outbox, &flushes));
+        assert!(registry.leave(&alice, &member, &flushes));
         assert_eq!(registry.len(), 1);
         // Nothing reached alice's socket before this thread flushed; then all of it, in order.
         alice_peer.set_nonblocking(true).unwrap();

@@ -22,7 +22,6 @@ use crate::lines::{LineReader, Next};
 use crate::outbox::{Farewell, Framing, Outbox};
 use crate::protocol::{self, Command, ErrorCode, ServerLine, Username, HELP_TEXT};
 use crate::ratelimit::{FloodGuard, Verdict};
-use crate::registry::Member;
 use crate::server::Shared;
 use crate::websocket::{self, Event, MessageReader, Opcode};
 
@@ -116,7 +115,7 @@ fn serve<I: Inbound>(
     let idle = IdleDeadline::new(Arc::clone(&stream), shared.config.idle_timeout)
         .flushing(Rc::clone(&flushes));
     let mut input = make_input(idle, Arc::clone(&outbox), Rc::clone(&flushes));
-    let mut session = Session::new(shared, peer, stream, Arc::clone(&outbox), flushes);
+    let mut session = Session::new(shared, peer, Arc::clone(&outbox), flushes);
     let departure = session.run(&mut input);
     session.finish(departure);
     outbox.wait_finished();
@@ -283,7 +282,6 @@ enum Flow {
 pub struct Session<'a> {
     shared: &'a Shared,
     peer: SocketAddr,
-    stream: Arc<TcpStream>,
     outbox: Arc<Outbox>,
     /// What this thread has queued and must write out (see [`Outbox`]).
     flushes: Rc<Flushes>,
@@ -295,7 +293,6 @@ impl<'a> Session<'a> {
     pub fn new(
         shared: &'a Shared,
         peer: SocketAddr,
-        stream: Arc<TcpStream>,
         outbox: Arc<Outbox>,
         flushes: Rc<Flushes>,
     ) -> Session<'a> {
@@ -306,7 +303,6 @@ impl<'a> Session<'a> {
         Session {
             shared,
             peer,
-            stream,
             outbox,
             flushes,
             name: None,
@@ -438,11 +434,11 @@ impl<'a> Session<'a> {
             Ok(name) => name,
             Err(code) => return self.reply(ServerLine::Err(code)),
         };
-        let member = Member {
-            outbox: Arc::clone(&self.outbox),
-            stream: Arc::clone(&self.stream),
-        };
-        match self.shared.registry.login(&name, member, &self.flushes) {
+        match self
+            .shared
+            .registry
+            .login(&name, &self.outbox, &self.flushes)
+        {
             Ok(()) => {
                 // Deliver the join notices before logging: writing the log can
                 // block (a full stderr pipe), and everybody's lines would wait
