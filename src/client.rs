@@ -28,8 +28,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::lines::{LineReader, Next};
 use crate::protocol::{self, sanitize, Command, ErrorCode, ServerLine};
+use crate::{LineReader, Next};
 
 /// How often an otherwise quiet client pings the server, well inside the
 /// server's 60 s idle timeout.

@@ -1,26 +1,38 @@
 //! A chat server, its terminal client and a benchmark tool, built on nothing but `std`.
 //!
-//! The server is thread-per-connection: each client gets a thread (its
-//! [`session`]) and a bounded [`outbox`], written out without blocking by
-//! whichever thread queued to it, or by a writer thread of its own while its
-//! socket is full. Logged-in users live in one shared [`registry`]. The wire
-//! format lives in [`protocol`].
+//! The server is thread-per-connection: each client gets a thread running its
+//! session, and a bounded outbox that whichever thread queued to it writes out
+//! without blocking (or a writer thread of its own, while its socket is full).
+//! Logged-in users live in one shared hub.
+//!
+//! # Layout
+//!
+//! Imports run one way, from the top of this list to the bottom:
+//!
+//! | folder | concern |
+//! |---|---|
+//! | [`server`] | configuration, listeners, the accept loop and its limits, stopping |
+//! | `front/` | one folder per way in (`lines/`, `web/`): bytes ↔ events and server lines, refusals |
+//! | `session/` | one connection's life: read, dispatch commands to the hub, flood limit, departure |
+//! | `hub/` | the shared state behind one lock and one order: the logged-in users |
+//! | `delivery/` | outboxes, claims, fan-out helpers: bytes to sockets, never blocking |
+//! | [`protocol`] | the wire format, pure: commands, server lines, names, error codes |
+//! | [`support`] | small adaptors: system calls, threads, log, CLI, hashing, locks |
+//!
+//! The binaries (`src/bin/`) are thin: `chat-server` parses flags into a
+//! [`server::Config`]; `chat-client` and `chat-bench` use [`protocol`] and
+//! [`support`].
 
-pub mod base64;
-pub mod bench;
-pub mod cli;
-pub mod client;
-pub mod flush;
-pub mod http;
-pub mod lines;
-pub mod log;
-pub mod outbox;
+mod delivery;
+mod front;
+mod hub;
+mod session;
+
 pub mod protocol;
-pub mod ratelimit;
-pub mod registry;
 pub mod server;
-pub mod session;
-pub mod sha1;
-pub mod sys;
-pub mod threads;
-pub mod websocket;
+pub mod support;
+
+pub mod bench;
+pub mod client;
+
+pub use front::lines::{LineReader, Next};

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use chat::lines::{LineReader, Next};
 use chat::protocol;
+use chat::{LineReader, Next};
 use common::{start_with, Client};
 
 /// xorshift64*: tiny, fast and good enough to drive a fuzzer.

@@ -7,7 +7,7 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chat::ratelimit::RateLimit;
+use chat::server::RateLimit;
 use common::{start, start_with, Client, PATIENCE};
 
 /// Connects until the server takes the connection (a departing client's slot

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chat::bench::{self, Options, Target, Workload};
-use chat::cli::{Args, CliError};
+use chat::support::cli::{Args, CliError};
 
 const USAGE: &str = "\
 usage: chat-bench <connect|fanout|latency|slow> [--spawn | --addr HOST:PORT [--pid PID]] [options]

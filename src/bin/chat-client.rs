@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chat::cli::{Args, CliError};
 use chat::client::{self, Options, Style};
+use chat::support::cli::{Args, CliError};
 
 const USAGE: &str = "\
 usage: chat-client [options]

@@ -4,9 +4,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chat::cli::{Args, CliError};
-use chat::ratelimit::RateLimit;
+use chat::server::RateLimit;
 use chat::server::{Config, Server};
+use chat::support::cli::{Args, CliError};
 
 const USAGE: &str = "\
 usage: chat-server [options]

@@ -13,11 +13,11 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::session::IdleDeadline;
-use crate::websocket;
+use super::websocket;
+use crate::support::deadline::{is_timeout, IdleDeadline};
 
 /// The chat page, served at `/`.
-const PAGE: &str = include_str!("web/index.html");
+const PAGE: &str = include_str!("index.html");
 
 /// The longest request head (request line and headers) accepted, in bytes.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -144,13 +144,6 @@ fn read_head(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<Head> {
             Err(err) => return Err(err),
         }
     }
-}
-
-fn is_timeout(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 /// The length of the head up to and including the blank line that ends it

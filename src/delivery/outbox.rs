@@ -6,9 +6,9 @@
 //! without a stalled reader being able to freeze the room.
 //!
 //! **Who writes.** The thread whose append makes an idle outbox non-empty
-//! *claims* it, and takes on writing it out: the claim goes into that thread's
-//! [`Flushes`], which it flushes once it has let go of the registry lock and
-//! before it next waits for its own client (the flush is one `send` that never
+//! *claims* it, and takes on writing it out: the append returns a [`Claim`],
+//! which the thread keeps in its [`Claims`](super::Claims) and writes out once
+//! it has let go of the hub's lock and before it next waits for its own client (the flush is one `send` that never
 //! blocks, see [`crate::sys::send_nonblocking`]). Lines that others append
 //! meanwhile ride along in the same `send`. A delivered line therefore costs a
 //! share of one system call and no thread wake-up, which is what makes
@@ -25,19 +25,20 @@
 //! limit ([`WRITE_STALL_LIMIT`] by default), or when there is no thread left to
 //! wait with.
 //!
-//! Bytes are framed for the connection's transport ([`Framing`]) as they are
-//! appended, so the outbox holds exactly what goes on the wire.
+//! Bytes are framed by the connection's front (its [`Codec`]) as they are
+//! appended, so the outbox holds exactly what goes on the wire, and knows
+//! nothing of any front's framing itself.
 
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::flush::Flushes;
 use crate::protocol::ServerLine;
-use crate::sys;
-use crate::threads::ThreadBudget;
-use crate::websocket;
+use crate::support::deadline::is_timeout;
+use crate::support::sync;
+use crate::support::sys;
+use crate::support::threads::ThreadBudget;
 
 /// How long one write may make no progress, by default, before the client is
 /// judged too slow even if its backlog has not overflowed (NATS uses a similar
@@ -56,46 +57,58 @@ const GIVE_UP_WAIT: Duration = Duration::from_secs(1);
 /// burst it gives the memory back, so ten thousand idle connections stay small.
 const KEEP_BUFFER_BYTES: usize = 1024;
 
-/// How a connection ends, from the outbox's side: the last line to send (if
-/// any) and, for WebSocket clients, the close status that follows it.
+/// How a connection ends, in words every front says its own way (see
+/// [`Codec::encode_farewell`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Farewell {
-    pub line: Option<ServerLine<'static>>,
-    pub ws_status: u16,
+pub enum Farewell {
+    /// `BYE` or `BYE <reason>` as the last line, then a normal close.
+    Bye(Option<&'static str>),
+    /// `BYE too-slow`: the client was dropped because it does not read.
+    TooSlow,
+    /// No last line: the peer is gone, or the session ended without words.
+    Silent,
+    /// No last line: the client broke its front's framing rules; the code is
+    /// the front's own (a WebSocket close status).
+    Violation(u16),
 }
 
 impl Farewell {
-    /// The farewell for a client dropped because it does not read.
-    pub const TOO_SLOW: Farewell = Farewell {
-        line: Some(ServerLine::Bye(Some("too-slow"))),
-        ws_status: websocket::POLICY_VIOLATION,
-    };
-
-    /// A farewell with a `BYE` line and a normal WebSocket close.
-    pub const fn bye(reason: Option<&'static str>) -> Farewell {
-        Farewell {
-            line: Some(ServerLine::Bye(reason)),
-            ws_status: websocket::NORMAL,
-        }
-    }
-
-    /// A silent farewell: the peer is already gone, or broke the framing rules
-    /// (then `ws_status` says which rule).
-    pub const fn silent(ws_status: u16) -> Farewell {
-        Farewell {
-            line: None,
-            ws_status,
+    /// The last protocol line, if this farewell has one.
+    pub fn line(self) -> Option<ServerLine<'static>> {
+        match self {
+            Farewell::Bye(reason) => Some(ServerLine::Bye(reason)),
+            Farewell::TooSlow => Some(ServerLine::Bye(Some("too-slow"))),
+            Farewell::Silent | Farewell::Violation(_) => None,
         }
     }
 }
 
-/// How bytes go on the wire for this connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// The line protocol: lines are sent as they are.
-    Lines,
-    /// WebSocket: one text frame per line, and a close frame at the end.
-    WebSocket,
+/// How one front puts the server's lines on its wire. Each front (lines,
+/// WebSocket, later IRC) implements it; the outbox calls it as bytes are
+/// appended, so the outbox holds exactly what goes on the wire.
+pub trait Codec: Send + Sync {
+    /// Appends `lines` (whole protocol lines, each ending in `\n`) to `out`
+    /// in this front's framing.
+    fn encode_lines(&self, lines: &[u8], out: &mut Vec<u8>);
+    /// Appends the connection's last bytes for `farewell`.
+    fn encode_farewell(&self, farewell: Farewell, out: &mut Vec<u8>);
+}
+
+/// The duty to write an outbox out, taken by the append that found it idle.
+/// The thread that gets one must write the outbox out before it next waits
+/// for anything (through its [`Claims`](super::Claims)): nobody else will.
+#[must_use = "a claimed outbox is written out by nobody else: hand the claim to the thread's Claims"]
+pub struct Claim(pub(super) Option<Arc<Outbox>>);
+
+#[cfg(test)]
+impl Claim {
+    /// Writes the claimed outbox out now; the outbox's own tests do without
+    /// a [`Claims`](super::Claims).
+    pub fn flush(self) {
+        if let Some(outbox) = self.0 {
+            outbox.flush();
+        }
+    }
 }
 
 /// Returned by an append the one time it overflows the backlog.
@@ -107,7 +120,7 @@ pub struct Overflow;
 enum Writing {
     /// Nobody: the backlog is empty (or the connection is finished).
     Idle,
-    /// A thread holds the claim in its [`Flushes`] and will flush soon.
+    /// A thread holds the [`Claim`] and will flush soon.
     Claimed,
     /// The socket was full: the outbox's own writer thread waits for room.
     Writer,
@@ -137,7 +150,7 @@ pub struct Outbox {
     finished: Condvar,
     limit: usize,
     stall_limit: Duration,
-    framing: Framing,
+    codec: Box<dyn Codec>,
     stream: Arc<TcpStream>,
     threads: Arc<ThreadBudget>,
 }
@@ -148,7 +161,7 @@ impl Outbox {
     /// no progress for `stall_limit` drops the client.
     pub fn new(
         stream: Arc<TcpStream>,
-        framing: Framing,
+        codec: Box<dyn Codec>,
         limit: usize,
         stall_limit: Duration,
         threads: Arc<ThreadBudget>,
@@ -167,93 +180,80 @@ impl Outbox {
             finished: Condvar::new(),
             limit,
             stall_limit,
-            framing,
+            codec,
             stream,
             threads,
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // Every update leaves the state consistent, so carry on after a panic
-        // elsewhere rather than spread it.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        sync::lock(&self.state)
     }
 
-    /// Appends protocol lines (each ending in `\n`). Never blocks; if this makes
-    /// the outbox non-empty, the caller's `flushes` takes on writing it out.
-    /// Returns `Err(Overflow)` the one time the backlog overflows (the client is
-    /// then being dropped as too slow); appends to a closing connection are
-    /// silently dropped.
-    pub fn push(self: &Arc<Self>, lines: &[u8], flushes: &Flushes) -> Result<(), Overflow> {
-        self.append(lines, self.framing, flushes)
-    }
-
-    /// Appends one protocol line for this connection alone.
-    pub fn push_line(self: &Arc<Self>, line: ServerLine<'_>, flushes: &Flushes) {
-        // An overflow means our own client is not reading; it is being dropped
-        // already, and its session will say so.
-        let _ = self.push(&line.to_bytes(), flushes);
+    /// Appends protocol lines (each ending in `\n`), framed by the codec.
+    /// Never blocks. If this makes the outbox non-empty, the returned claim
+    /// says the caller must write it out. The result is `Err(Overflow)` the one
+    /// time the backlog overflows (the client is then being dropped as too
+    /// slow); appends to a closing connection are silently dropped.
+    pub fn push(self: &Arc<Self>, lines: &[u8]) -> (Claim, Result<(), Overflow>) {
+        self.append(|out| self.codec.encode_lines(lines, out), lines.len())
     }
 
     /// Appends transport bytes to be written exactly as they are (a telnet
     /// refusal, a WebSocket pong).
-    pub fn push_raw(self: &Arc<Self>, bytes: &[u8], flushes: &Flushes) {
-        let _ = self.append(bytes, Framing::Lines, flushes);
+    pub fn push_raw(self: &Arc<Self>, bytes: &[u8]) -> Claim {
+        self.append(|out| out.extend_from_slice(bytes), bytes.len())
+            .0
     }
 
+    /// Appends `len` bytes (before framing) written by `encode`.
     fn append(
         self: &Arc<Self>,
-        bytes: &[u8],
-        framing: Framing,
-        flushes: &Flushes,
-    ) -> Result<(), Overflow> {
+        encode: impl FnOnce(&mut Vec<u8>),
+        len: usize,
+    ) -> (Claim, Result<(), Overflow>) {
         let mut state = self.lock();
         if state.farewell.is_some() {
-            return Ok(());
+            return (Claim(None), Ok(()));
         }
-        if state.in_flight + state.backlog.len() + bytes.len() > self.limit {
+        if state.in_flight + state.backlog.len() + len > self.limit {
             let keep = state.unsent_rest;
             state.backlog.truncate(keep);
-            self.add_farewell(&mut state, Farewell::TOO_SLOW);
-            let claimed = claim(&mut state);
+            self.add_farewell(&mut state, Farewell::TooSlow);
+            let claim = self.claim(&mut state);
             drop(state);
             self.stop_reading();
-            flushes.add(claimed, self);
-            return Err(Overflow);
+            return (claim, Err(Overflow));
         }
-        match framing {
-            Framing::Lines => state.backlog.extend_from_slice(bytes),
-            Framing::WebSocket => websocket::encode_lines(bytes, &mut state.backlog),
-        }
-        let claimed = claim(&mut state);
-        drop(state);
-        flushes.add(claimed, self);
-        Ok(())
+        encode(&mut state.backlog);
+        (self.claim(&mut state), Ok(()))
     }
 
     /// Ends the connection: what is queued goes out, then the farewell, then the
     /// socket is shut down. Only the first farewell counts.
-    pub fn close(self: &Arc<Self>, farewell: Farewell, flushes: &Flushes) {
+    pub fn close(self: &Arc<Self>, farewell: Farewell) -> Claim {
         let mut state = self.lock();
         if state.farewell.is_some() {
-            return;
+            return Claim(None);
         }
         self.add_farewell(&mut state, farewell);
-        let claimed = claim(&mut state);
-        drop(state);
-        flushes.add(claimed, self);
+        self.claim(&mut state)
     }
 
     fn add_farewell(&self, state: &mut State, farewell: Farewell) {
         state.farewell = Some(farewell);
-        if let Some(line) = farewell.line {
-            match self.framing {
-                Framing::Lines => line.encode(&mut state.backlog),
-                Framing::WebSocket => websocket::encode_lines(&line.to_bytes(), &mut state.backlog),
-            }
-        }
-        if self.framing == Framing::WebSocket {
-            websocket::encode_close(farewell.ws_status, &mut state.backlog);
+        self.codec.encode_farewell(farewell, &mut state.backlog);
+    }
+
+    /// Takes the claim on an idle outbox that has something to do: bytes to
+    /// write, or a farewell (even a silent one) to finish the connection with.
+    fn claim(self: &Arc<Self>, state: &mut State) -> Claim {
+        let work = !state.backlog.is_empty() || state.farewell.is_some();
+        if state.writing == Writing::Idle && work && !state.finished {
+            state.writing = Writing::Claimed;
+            Claim(Some(Arc::clone(self)))
+        } else {
+            Claim(None)
         }
     }
 
@@ -277,11 +277,7 @@ impl Outbox {
         let busy = |state: &mut State| !state.finished || state.writing == Writing::Writer;
         let mut state = self.lock();
         for patience in [self.stall_limit + Duration::from_secs(1), GIVE_UP_WAIT] {
-            state = self
-                .finished
-                .wait_timeout_while(state, patience, busy)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            state = sync::wait_timeout_while(&self.finished, state, patience, busy).0;
             self.finish(&mut state);
         }
     }
@@ -363,7 +359,7 @@ impl Outbox {
             state.in_flight = 0;
             match written {
                 Ok(()) => recycle(&mut state, out),
-                Err(err) if is_stall(&err) => return self.drop_too_slow(&mut state),
+                Err(err) if is_timeout(&err) => return self.drop_too_slow(&mut state),
                 Err(_) => return self.peer_gone(&mut state),
             }
         }
@@ -387,7 +383,7 @@ impl Outbox {
     /// without waiting any longer.
     fn drop_too_slow(&self, state: &mut State) {
         if state.farewell.is_none() {
-            state.farewell = Some(Farewell::TOO_SLOW);
+            state.farewell = Some(Farewell::TooSlow);
         }
         self.peer_gone(state);
     }
@@ -397,7 +393,7 @@ impl Outbox {
         state.backlog = Vec::new();
         state.unsent_rest = 0;
         if state.farewell.is_none() {
-            state.farewell = Some(Farewell::silent(websocket::NORMAL));
+            state.farewell = Some(Farewell::Silent);
         }
         self.go_idle(state);
     }
@@ -420,17 +416,6 @@ fn take_backlog(state: &mut State) -> Vec<u8> {
     out
 }
 
-/// Takes the claim on an idle outbox that has something to do: bytes to write,
-/// or a farewell (even a silent one) to finish the connection with.
-fn claim(state: &mut State) -> bool {
-    let work = !state.backlog.is_empty() || state.farewell.is_some();
-    let claimed = state.writing == Writing::Idle && work && !state.finished;
-    if claimed {
-        state.writing = Writing::Claimed;
-    }
-    claimed
-}
-
 /// Puts what a write left unsent back in front of the backlog.
 fn put_back(state: &mut State, mut out: Vec<u8>, sent: usize) {
     out.drain(..sent);
@@ -448,19 +433,28 @@ fn recycle(state: &mut State, mut out: Vec<u8>) {
     }
 }
 
-fn is_stall(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use std::io::Read;
     use std::net::TcpListener;
     use std::time::Instant;
+
+    /// The line protocol's framing, as the lines front has it: delivery's
+    /// tests stand below the fronts.
+    pub(crate) struct PlainLines;
+
+    impl Codec for PlainLines {
+        fn encode_lines(&self, lines: &[u8], out: &mut Vec<u8>) {
+            out.extend_from_slice(lines);
+        }
+
+        fn encode_farewell(&self, farewell: Farewell, out: &mut Vec<u8>) {
+            if let Some(line) = farewell.line() {
+                line.encode(out);
+            }
+        }
+    }
 
     /// An outbox on one end of a loopback connection, and the other end.
     pub(crate) fn outbox_and_peer(
@@ -474,7 +468,7 @@ pub(crate) mod tests {
             .unwrap();
         let outbox = Outbox::new(
             Arc::new(ours),
-            Framing::Lines,
+            Box::new(PlainLines),
             limit,
             WRITE_STALL_LIMIT,
             Arc::clone(threads),
@@ -503,9 +497,9 @@ pub(crate) mod tests {
                 return pushed;
             }
             let lines = block(number);
-            let flushes = Flushes::new();
-            outbox.push(&lines, &flushes).unwrap();
-            flushes.flush();
+            let (claim, appended) = outbox.push(&lines);
+            appended.unwrap();
+            claim.flush();
             pushed.extend_from_slice(&lines);
         }
         panic!("64 MiB went into the socket without it ever filling up");
@@ -523,17 +517,19 @@ pub(crate) mod tests {
     fn nothing_is_written_until_the_claiming_thread_flushes_and_then_all_of_it_in_order() {
         let threads = ThreadBudget::new(0);
         let (outbox, mut peer) = outbox_and_peer(1 << 20, &threads);
-        let flushes = Flushes::new();
-        outbox.push(b"MSG a one\n", &flushes).unwrap();
-        outbox.push_line(ServerLine::Pong(Some("two")), &flushes);
-        outbox.push_raw(b"MSG a three\n", &flushes);
+        let (claim, pushed) = outbox.push(b"MSG a one\n");
+        pushed.unwrap();
+        let (again, pushed) = outbox.push(&ServerLine::Pong(Some("two")).to_bytes());
+        pushed.unwrap();
+        let raw = outbox.push_raw(b"MSG a three\n");
+        // The first append claimed the outbox; the others ride along.
+        assert!(claim.0.is_some() && again.0.is_none() && raw.0.is_none());
         peer.set_nonblocking(true).unwrap();
         let early = peer.read(&mut [0; 64]).unwrap_err();
         assert_eq!(early.kind(), io::ErrorKind::WouldBlock);
         peer.set_nonblocking(false).unwrap();
-        flushes.flush();
-        outbox.close(Farewell::bye(None), &flushes);
-        flushes.flush();
+        claim.flush();
+        outbox.close(Farewell::Bye(None)).flush();
         outbox.wait_finished();
         let mut got = String::new();
         peer.read_to_string(&mut got).unwrap();
@@ -548,9 +544,9 @@ pub(crate) mod tests {
         let (outbox, mut peer) = outbox_and_peer(64 << 20, &threads);
         let pushed = fill(&outbox, || threads.running() == 1);
         // Lines queued while the writer waits for room go out after the rest.
-        let flushes = Flushes::new();
-        outbox.push(b"MSG late line\n", &flushes).unwrap();
-        drop(flushes);
+        let (claim, appended) = outbox.push(b"MSG late line\n");
+        appended.unwrap();
+        claim.flush();
         let mut got = vec![0; pushed.len()];
         peer.read_exact(&mut got).unwrap();
         assert!(got == pushed, "the bytes arrived altered or out of order");
@@ -566,7 +562,7 @@ pub(crate) mod tests {
         let threads = ThreadBudget::new(0);
         let (outbox, mut peer) = outbox_and_peer(64 << 20, &threads);
         let pushed = fill(&outbox, || outbox.farewell().is_some());
-        assert_eq!(outbox.farewell(), Some(Farewell::TOO_SLOW));
+        assert_eq!(outbox.farewell(), Some(Farewell::TooSlow));
         outbox.wait_finished();
         // What fitted in the socket still arrives, then the connection ends.
         let mut got = Vec::new();
@@ -578,20 +574,27 @@ pub(crate) mod tests {
     fn an_overflowing_backlog_is_replaced_by_bye_too_slow_and_the_session_is_woken() {
         let threads = ThreadBudget::new(0);
         let (outbox, mut peer) = outbox_and_peer(4096, &threads);
-        let flushes = Flushes::new();
+        let mut claims = Vec::new();
         let line = [b"MSG bob ".as_slice(), &[b'x'; 100], b"\n"].concat();
         let mut accepted = 0;
-        while outbox.push(&line, &flushes).is_ok() {
+        loop {
+            let (claim, pushed) = outbox.push(&line);
+            claims.push(claim);
+            if pushed.is_err() {
+                break;
+            }
             accepted += 1;
             assert!(accepted < 100, "4 KiB of backlog never overflowed");
         }
         assert_eq!(accepted, 4096 / line.len());
         // Later pushes are dropped quietly.
-        assert_eq!(outbox.push(&line, &flushes), Ok(()));
+        let (claim, pushed) = outbox.push(&line);
+        assert_eq!(pushed, Ok(()));
+        claims.push(claim);
         // Its session, blocked reading, sees the end of its input at once.
         let read = (&*outbox.stream).read(&mut [0; 16]).unwrap();
         assert_eq!(read, 0);
-        flushes.flush();
+        claims.into_iter().for_each(Claim::flush);
         outbox.wait_finished();
         let mut got = String::new();
         peer.read_to_string(&mut got).unwrap();

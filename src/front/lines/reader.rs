@@ -73,6 +73,12 @@ impl<R: Read> LineReader<R> {
     /// The next line or event. Read errors (including a read timeout) are passed
     /// through unchanged; calling again after a timeout carries on where it was.
     pub fn read_next(&mut self) -> io::Result<Next<'_>> {
+        self.read_next_or_wait(&mut || {})
+    }
+
+    /// Like [`LineReader::read_next`], and calls `before_wait` each time it
+    /// is about to read from the stream, which may wait for the peer.
+    pub fn read_next_or_wait(&mut self, before_wait: &mut dyn FnMut()) -> io::Result<Next<'_>> {
         if self.returned_partial {
             self.returned_partial = false;
             self.partial.clear();
@@ -85,6 +91,7 @@ impl<R: Read> LineReader<R> {
                 return Ok(Next::Reply(std::mem::take(&mut self.telnet.replies)));
             }
             if self.start == self.end {
+                before_wait();
                 let n = self.inner.read(&mut self.chunk)?;
                 if n == 0 {
                     return Ok(self.at_end_of_stream());

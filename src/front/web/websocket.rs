@@ -16,8 +16,8 @@
 
 use std::io::{self, Read};
 
-use crate::base64;
-use crate::sha1::sha1;
+use crate::support::base64;
+use crate::support::sha1::sha1;
 
 /// Appended to the client's key before hashing (RFC 6455 §1.3).
 const HANDSHAKE_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -113,7 +113,7 @@ pub fn encode_lines(lines: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// What the client sent next, as read by [`MessageReader::next`].
+/// What the client sent next, as read by [`MessageReader::read_next`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event<'a> {
     /// A whole text message, checked to be UTF-8 and within the limit.
@@ -222,7 +222,7 @@ fn parse_header(bytes: &[u8], max_payload: usize) -> Header {
 ///
 /// Read errors, including a read timeout (`WouldBlock` / `TimedOut`), are
 /// passed through unchanged, and the reader keeps its place: calling
-/// [`MessageReader::next`] again after a timeout carries on mid-header or
+/// [`MessageReader::read_next`] again after a timeout carries on mid-header or
 /// mid-payload. So an idle timeout is the caller's policy, not the reader's.
 pub struct MessageReader<R> {
     inner: R,
@@ -268,7 +268,14 @@ impl<R: Read> MessageReader<R> {
 
     /// The next message or event. After [`Event::Close`], [`Event::Violation`]
     /// or [`Event::Ended`] the connection is over and the caller stops reading.
+    #[cfg(test)]
     pub fn read_next(&mut self) -> io::Result<Event<'_>> {
+        self.read_next_or_wait(&mut || {})
+    }
+
+    /// Like [`MessageReader::read_next`], and calls `before_wait` each time it
+    /// is about to read from the stream, which may wait for the peer.
+    pub fn read_next_or_wait(&mut self, before_wait: &mut dyn FnMut()) -> io::Result<Event<'_>> {
         if std::mem::take(&mut self.returned_message) {
             self.message.clear();
             if self.message.capacity() > KEEP_MESSAGE_BYTES {
@@ -281,7 +288,7 @@ impl<R: Read> MessageReader<R> {
                 None => match self.start_frame() {
                     Ok(Some(frame)) => frame,
                     Ok(None) => {
-                        if !self.fill()? {
+                        if !self.fill(before_wait)? {
                             return Ok(Event::Ended);
                         }
                         continue;
@@ -290,7 +297,7 @@ impl<R: Read> MessageReader<R> {
                 },
             };
             if frame.remaining > 0 {
-                if self.start == self.end && !self.fill()? {
+                if self.start == self.end && !self.fill(before_wait)? {
                     return Ok(Event::Ended);
                 }
                 self.take_payload(&mut frame);
@@ -366,7 +373,7 @@ impl<R: Read> MessageReader<R> {
 
     /// Reads more bytes into the buffer (making room first); `false` at end of
     /// stream.
-    fn fill(&mut self) -> io::Result<bool> {
+    fn fill(&mut self, before_wait: &mut dyn FnMut()) -> io::Result<bool> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -376,6 +383,7 @@ impl<R: Read> MessageReader<R> {
             self.start = 0;
         }
         loop {
+            before_wait();
             match self.inner.read(&mut self.buf[self.end..]) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {

@@ -1,0 +1,220 @@
+//! The wire protocol, with no sockets in sight: parsing a client's line into a
+//! [`Command`], validating names ([`Username`]), and formatting every line the
+//! server sends ([`ServerLine`]) as well as parsing it back, for the terminal
+//! client.
+//!
+//! Keeping this pure means the whole grammar is unit-tested here, and neither
+//! the session nor the client decides how a line is spelled, only what to do
+//! with it.
+//!
+//! Lines are UTF-8 and end in `\n` (the framing lives in [`crate::front::lines`]); the
+//! command word is case-insensitive, arguments are separated by spaces, and
+//! surrounding whitespace (including the `\r` that telnet sends) is trimmed.
+
+mod command;
+mod error;
+mod names;
+mod sanitize;
+mod server_line;
+
+pub use command::{parse, split_word, Command, HELP_TEXT};
+pub use error::ErrorCode;
+pub use names::{Username, MAX_NAME_LEN};
+pub use sanitize::sanitize;
+pub use server_line::ServerLine;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    #[test]
+    fn command_words_are_case_insensitive_and_trimmed() {
+        assert_eq!(parse("LOGIN alice"), Command::Login("alice"));
+        assert_eq!(parse("  login   alice \r"), Command::Login("alice"));
+        assert_eq!(parse("Msg hello  world "), Command::Msg("hello  world"));
+        assert_eq!(parse("who"), Command::Who);
+        assert_eq!(parse("QUIT"), Command::Quit);
+        assert_eq!(parse("help"), Command::Help);
+        assert_eq!(parse(" \t\r"), Command::Empty);
+        assert_eq!(parse("LOGINalice"), Command::Unknown);
+        assert_eq!(parse("HELLO there"), Command::Unknown);
+    }
+
+    #[test]
+    fn arguments() {
+        assert_eq!(parse("MSG"), Command::Msg(""));
+        assert_eq!(parse("LOGIN"), Command::Login(""));
+        assert_eq!(parse("LOGIN two words"), Command::Login("two words"));
+        assert_eq!(
+            parse("DM bob hi there"),
+            Command::Dm(Some(("bob", "hi there")))
+        );
+        assert_eq!(parse("DM bob"), Command::Dm(None));
+        assert_eq!(parse("DM"), Command::Dm(None));
+        assert_eq!(parse("PING"), Command::Ping(None));
+        assert_eq!(parse("ping abc 1"), Command::Ping(Some("abc 1")));
+    }
+
+    #[test]
+    fn login_is_needed_only_for_talking_and_listing() {
+        assert!(parse("MSG x").needs_login());
+        assert!(parse("DM a b").needs_login());
+        assert!(parse("WHO").needs_login());
+        for free in ["PING", "HELP", "QUIT", "LOGIN a", "", "FOO"] {
+            assert!(!parse(free).needs_login(), "{free}");
+        }
+    }
+
+    #[test]
+    fn usernames() {
+        for ok in ["a", "Alice", "bob_99", "x.y-z", &"n".repeat(32)] {
+            assert_eq!(Username::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in [
+            "",
+            "two words",
+            "é",
+            "a/b",
+            "tab\t",
+            &"n".repeat(33),
+            "a\u{1b}",
+        ] {
+            assert_eq!(
+                Username::parse(bad),
+                Err(ErrorCode::InvalidUsername),
+                "{bad:?}"
+            );
+        }
+        let alice = Username::parse("Alice").unwrap();
+        let lower = Username::parse("alice").unwrap();
+        assert_eq!(alice, lower);
+        let mut set = std::collections::HashSet::new();
+        set.insert(alice);
+        assert!(set.contains(&lower));
+        assert_eq!(set.iter().next().unwrap().as_str(), "Alice");
+    }
+
+    #[test]
+    fn server_lines() {
+        let text = |line: ServerLine| String::from_utf8(line.to_bytes()).unwrap();
+        assert_eq!(text(ServerLine::Ok), "OK\n");
+        assert_eq!(
+            text(ServerLine::Err(ErrorCode::UsernameTaken)),
+            "ERR username-taken\n"
+        );
+        assert_eq!(
+            text(ServerLine::Info("bob connected")),
+            "INFO bob connected\n"
+        );
+        assert_eq!(text(ServerLine::Msg("bob", "hi all")), "MSG bob hi all\n");
+        assert_eq!(text(ServerLine::Dm("bob", "psst")), "DM bob psst\n");
+        assert_eq!(text(ServerLine::User("bob")), "USER bob\n");
+        assert_eq!(text(ServerLine::Pong(None)), "PONG\n");
+        assert_eq!(text(ServerLine::Pong(Some("42"))), "PONG 42\n");
+        assert_eq!(text(ServerLine::Bye(None)), "BYE\n");
+        assert_eq!(
+            text(ServerLine::Bye(Some("idle-timeout"))),
+            "BYE idle-timeout\n"
+        );
+    }
+
+    #[test]
+    fn every_error_code_is_kebab_case_and_parses_back() {
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(
+                s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{s}"
+            );
+            assert_eq!(ErrorCode::parse(s), Some(code));
+        }
+        for unknown in ["", "brand-new", "Username-Taken", " username-taken"] {
+            assert_eq!(ErrorCode::parse(unknown), None, "{unknown:?}");
+        }
+    }
+
+    /// `line` encoded, then parsed without its `\n`.
+    fn round_trip(line: ServerLine) {
+        let bytes = line.to_bytes();
+        let text = std::str::from_utf8(&bytes).unwrap();
+        let text = text.strip_suffix('\n').unwrap();
+        assert_eq!(ServerLine::parse(text), Some(line), "{text:?}");
+    }
+
+    #[test]
+    fn every_server_line_parses_back_to_itself() {
+        for code in ErrorCode::ALL {
+            round_trip(ServerLine::Err(code));
+        }
+        round_trip(ServerLine::Ok);
+        for text in [
+            "",
+            "bob connected",
+            " two  spaces ",
+            "tab\there",
+            "héllo 🌍",
+        ] {
+            round_trip(ServerLine::Info(text));
+            round_trip(ServerLine::Msg("bob", text));
+            round_trip(ServerLine::Dm("bob", text));
+            round_trip(ServerLine::User(text));
+            round_trip(ServerLine::Pong(Some(text)));
+            round_trip(ServerLine::Bye(Some(text)));
+        }
+        round_trip(ServerLine::Msg("", "no sender"));
+        round_trip(ServerLine::Pong(None));
+        round_trip(ServerLine::Bye(None));
+    }
+
+    #[test]
+    fn malformed_server_lines_are_none() {
+        for bad in [
+            "",
+            " ",
+            "OK ",
+            "OK then",
+            "ok",
+            "ERR",
+            "ERR ",
+            "ERR brand-new",
+            "ERR username-taken ",
+            "INFO",
+            "MSG",
+            "MSG bob",
+            "DM bob",
+            "USER",
+            "Pong",
+            "HELLO world",
+            " OK",
+            "MSG\tbob hi",
+        ] {
+            assert_eq!(ServerLine::parse(bad), None, "{bad:?}");
+        }
+        // A CR left by CRLF framing is the reader's to strip; here it is text.
+        assert_eq!(ServerLine::parse("OK\r"), None);
+        assert_eq!(
+            ServerLine::parse("PONG x\r"),
+            Some(ServerLine::Pong(Some("x\r")))
+        );
+        // Every cut of a line, wherever a character starts, parses or not, without a panic.
+        let line = "MSG bob héllo 🌍 \u{1b}[2J";
+        for (i, _) in line.char_indices() {
+            let _ = ServerLine::parse(&line[..i]);
+            let _ = ServerLine::parse(&line[i..]);
+        }
+    }
+
+    #[test]
+    fn sanitize_replaces_controls_but_keeps_tabs_and_unicode() {
+        assert!(matches!(sanitize("plain text"), Cow::Borrowed(_)));
+        assert_eq!(sanitize("a\tb"), "a\tb");
+        assert_eq!(sanitize("héllo 🌍"), "héllo 🌍");
+        assert_eq!(sanitize("\u{1b}[2Jx"), "\u{FFFD}[2Jx");
+        assert_eq!(
+            sanitize("a\u{7f}b\u{9b}c\rd\0"),
+            "a\u{FFFD}b\u{FFFD}c\u{FFFD}d\u{FFFD}"
+        );
+    }
+}

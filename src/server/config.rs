@@ -1,0 +1,69 @@
+//! What an operator can set, and what `chat-server` runs with by default.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::delivery::WRITE_STALL_LIMIT;
+use crate::session::{Limits, RateLimit};
+
+/// Everything an operator can set. `Config::default()` is what `chat-server`
+/// runs with when given no flags.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address and port of the line protocol (`--bind`, `--port`).
+    pub addr: SocketAddr,
+    /// Address and port of the web page and WebSocket gateway (`--web-port`);
+    /// `None` turns it off.
+    pub web_addr: Option<SocketAddr>,
+    /// No line for this long (login or not) and the client is dropped.
+    pub idle_timeout: Duration,
+    /// Connections at once, logged in or not; one more gets `BYE server-full`.
+    pub max_clients: usize,
+    /// Longest accepted line in bytes, without its `\n`.
+    pub max_line: usize,
+    /// Bytes waiting to be sent to one client before it is dropped as too slow.
+    pub max_backlog: usize,
+    /// How long one write to a client may make no progress before it is
+    /// dropped as too slow, even with room left in its backlog.
+    pub write_stall_limit: Duration,
+    /// Connections at once from one IP address.
+    pub max_per_ip: usize,
+    /// Whether `max_per_ip` applies to loopback too (only when set explicitly,
+    /// so local tools and a local proxy are not capped by default).
+    pub limit_loopback: bool,
+    /// Per-client flood limit; `None` (the default) means unlimited.
+    pub max_rate: Option<RateLimit>,
+    /// Log per-client events on stderr (the server's own lines always are).
+    pub log: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 4000),
+            web_addr: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080)),
+            idle_timeout: Duration::from_secs(60),
+            max_clients: 10_000,
+            max_line: 4096,
+            max_backlog: 1024 * 1024,
+            write_stall_limit: WRITE_STALL_LIMIT,
+            max_per_ip: 100,
+            limit_loopback: false,
+            max_rate: None,
+            log: true,
+        }
+    }
+}
+
+impl Config {
+    /// The limits every client's session and outbox apply.
+    pub(super) fn limits(&self) -> Limits {
+        Limits {
+            idle_timeout: self.idle_timeout,
+            max_line: self.max_line,
+            max_backlog: self.max_backlog,
+            write_stall_limit: self.write_stall_limit,
+            max_rate: self.max_rate,
+        }
+    }
+}

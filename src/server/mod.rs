@@ -1,0 +1,259 @@
+//! The server: its configuration, the listening sockets, the accept loop with
+//! its connection limits, and the handle that stops it.
+//!
+//! The accept loop does as little as possible and never blocks on a client: it
+//! checks the limits ([`admission`]), refuses in the front's own words when one
+//! is reached, and otherwise hands the socket to a new named thread with a
+//! small stack, started within the kernel's thread budget ([`ThreadBudget`]).
+//! When the system runs out of file descriptors or threads, accepting or
+//! spawning fails: the loop logs it, refuses that client where it can, backs
+//! off briefly (never a busy loop) and keeps serving everybody else.
+
+mod admission;
+mod config;
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+pub use crate::session::RateLimit;
+pub use config::Config;
+
+use crate::delivery::Helpers;
+use crate::front::Front;
+use crate::hub::Hub;
+use crate::session::Context;
+use crate::support::log::Log;
+use crate::support::sys;
+use crate::support::threads::ThreadBudget;
+use admission::{Admission, Refusal};
+
+/// State shared by the accept loops and every connection thread.
+struct Shared {
+    context: Context,
+    admission: Arc<Admission>,
+    stopping: AtomicBool,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The last connection (or a failed `bind`) is gone: so are the helpers.
+        self.context.helpers.stop();
+    }
+}
+
+/// A listener and the thread accepting on it.
+struct Acceptor {
+    addr: SocketAddr,
+    thread: JoinHandle<()>,
+}
+
+/// A running server. Dropping it stops it.
+pub struct Server {
+    addr: SocketAddr,
+    web_addr: Option<SocketAddr>,
+    shared: Arc<Shared>,
+    acceptors: Vec<Acceptor>,
+}
+
+impl Server {
+    /// Binds the listeners and starts accepting on background threads. Port 0
+    /// picks a free port: [`Server::addr`] says which.
+    pub fn bind(config: Config) -> io::Result<Server> {
+        let mut listeners = vec![(Front::Lines, bind(config.addr)?)];
+        if let Some(web_addr) = config.web_addr {
+            listeners.push((Front::Web, bind(web_addr)?));
+        }
+        let log = Log {
+            client_events: config.log,
+        };
+        let threads = ThreadBudget::from_kernel();
+        // Every client needs its session thread; a client whose socket is full
+        // needs a writer too, from the same budget: keep a quarter for those.
+        let for_clients = threads.limit() - threads.limit() / 4;
+        let max_clients = if for_clients < config.max_clients {
+            log.event(
+                None,
+                format_args!(
+                    "note: the kernel's limits (vm.max_map_count, kernel.pid_max) allow about \
+                     {} connection threads; serving at most {for_clients} clients instead of {} \
+                     (see README, Limits)",
+                    threads.limit(),
+                    config.max_clients
+                ),
+            );
+            for_clients
+        } else {
+            config.max_clients
+        };
+        let shared = Arc::new(Shared {
+            context: Context {
+                hub: Hub::new(),
+                log,
+                helpers: Helpers::start(&threads),
+                threads,
+                limits: config.limits(),
+            },
+            admission: Admission::new(max_clients, config.max_per_ip, config.limit_loopback),
+            stopping: AtomicBool::new(false),
+        });
+        let mut acceptors = Vec::new();
+        for (front, listener) in listeners {
+            let addr = listener.local_addr()?;
+            let what = front.describe();
+            match front {
+                Front::Web => log.event(
+                    None,
+                    format_args!("listening on {addr} ({what}: http://{addr}/)"),
+                ),
+                Front::Lines => log.event(None, format_args!("listening on {addr} ({what})")),
+            }
+            let for_thread = Arc::clone(&shared);
+            let thread = thread::Builder::new()
+                .name(front.thread_name().into())
+                .spawn(move || accept_loop(&listener, &for_thread, front))?;
+            acceptors.push((front, Acceptor { addr, thread }));
+        }
+        let addr_of = |wanted: Front| {
+            acceptors
+                .iter()
+                .find(|(front, _)| *front == wanted)
+                .map(|(_, acceptor)| acceptor.addr)
+        };
+        Ok(Server {
+            addr: addr_of(Front::Lines).unwrap_or(config.addr),
+            web_addr: addr_of(Front::Web),
+            shared,
+            acceptors: acceptors
+                .into_iter()
+                .map(|(_, acceptor)| acceptor)
+                .collect(),
+        })
+    }
+
+    /// The address the line protocol listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The address of the web page and WebSocket gateway, if it is on.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_addr
+    }
+
+    /// Blocks until the server stops (it runs until [`Server::stop`]).
+    pub fn wait(mut self) {
+        for acceptor in std::mem::take(&mut self.acceptors) {
+            let _ = acceptor.thread.join();
+        }
+    }
+
+    /// Stops accepting and hangs up on every connection.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if self.acceptors.is_empty() {
+            return;
+        }
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        for acceptor in std::mem::take(&mut self.acceptors) {
+            // The accept loop is blocked in accept(): one last connection wakes it.
+            let _ = TcpStream::connect_timeout(&reachable(acceptor.addr), Duration::from_secs(1));
+            let _ = acceptor.thread.join();
+        }
+        self.shared.admission.hang_up_all();
+        self.shared.context.helpers.stop();
+        self.shared.context.log.event(None, format_args!("stopped"));
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Binds a listener with a long accept queue.
+fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)?;
+    // Best effort: with std's backlog of 128 the kernel still works, only a
+    // burst of connections waits longer.
+    let _ = sys::raise_listen_backlog(&listener);
+    Ok(listener)
+}
+
+/// An address to connect to for reaching a listener bound to `addr` (a
+/// wildcard address is reached through loopback).
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+/// Longest pause after failed accepts (e.g. out of file descriptors).
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, front: Front) {
+    let mut backoff = Duration::from_millis(10);
+    while !shared.stopping.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                backoff = Duration::from_millis(10);
+                if shared.stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                start_connection(stream, peer, shared, front);
+            }
+            Err(err) => {
+                shared.context.log.event(
+                    None,
+                    format_args!("accept failed: {err}; pausing {} ms", backoff.as_millis()),
+                );
+                thread::sleep(backoff);
+                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+            }
+        }
+    }
+}
+
+fn start_connection(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>, front: Front) {
+    // Lines are small and latency matters more than packet count; the writer
+    // already batches everything queued into one write.
+    let _ = stream.set_nodelay(true);
+    let stream = Arc::new(stream);
+    let log = &shared.context.log;
+    let slot = match shared.admission.admit(&stream, peer.ip()) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            log.event(Some(peer), format_args!("refused: {}", refusal.as_str()));
+            front.refuse(&stream, refusal.as_str());
+            return;
+        }
+    };
+    log.event(Some(peer), format_args!("connect"));
+    let spawned = {
+        let for_thread = Arc::clone(shared);
+        let stream = Arc::clone(&stream);
+        shared.context.threads.spawn("chat-conn", move || {
+            front.serve(stream, peer, &for_thread.context);
+            drop(slot);
+        })
+    };
+    if let Err(err) = spawned {
+        // The closure (and with it the slot) was dropped: the slot is free again.
+        log.event(
+            Some(peer),
+            format_args!("refused: cannot start a thread: {err}"),
+        );
+        front.refuse(&stream, Refusal::ServerFull.as_str());
+        thread::sleep(Duration::from_millis(10));
+    }
+}

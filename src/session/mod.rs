@@ -1,0 +1,321 @@
+//! One connection's life, on its own reader thread: read lines within the
+//! limits, enforce the idle timeout and the flood limit, dispatch each command,
+//! and leave cleanly however the connection ends.
+//!
+//! Replies, like everybody's lines, go through the connection's [`Outbox`].
+//! What the session queues (its replies, and the broadcasts it makes) it
+//! writes out itself, without blocking, each time before it waits for its
+//! client again: so a burst of lines from one read costs one write per
+//! recipient, and a session can always go on reading, even while its client is
+//! slow to read. The user's departure is announced exactly once, whatever
+//! ended it (QUIT, end of stream, reset, idle timeout, flooding, or being
+//! dropped as too slow).
+
+mod departure;
+mod flood;
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::delivery::{Claims, Codec, Helpers, Outbox};
+use crate::hub::Hub;
+use crate::protocol::{self, Command, ErrorCode, ServerLine, Username, HELP_TEXT};
+use crate::support::deadline::is_timeout;
+use crate::support::log::Log;
+use crate::support::threads::ThreadBudget;
+use departure::Departure;
+use flood::{FloodGuard, Verdict};
+
+pub use flood::RateLimit;
+
+/// Everything a connection's thread needs from the server: the hub, the log,
+/// the threads it may start, and the limits that apply to every client.
+pub struct Context {
+    pub hub: Hub,
+    pub log: Log,
+    /// Every connection thread (sessions, writers for full sockets, fan-out
+    /// helpers) starts within this budget.
+    pub threads: Arc<ThreadBudget>,
+    /// Threads that share the writing out of big broadcasts.
+    pub helpers: Arc<Helpers>,
+    pub limits: Limits,
+}
+
+/// The per-client limits, as configured.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// No line for this long (login or not) and the client is dropped.
+    pub idle_timeout: Duration,
+    /// Longest accepted line (or WebSocket message) in bytes.
+    pub max_line: usize,
+    /// Bytes waiting to be sent to one client before it is dropped as too slow.
+    pub max_backlog: usize,
+    /// How long one write may make no progress before the client is dropped.
+    pub write_stall_limit: Duration,
+    /// Per-client flood limit; `None` means unlimited.
+    pub max_rate: Option<RateLimit>,
+}
+
+impl Context {
+    /// A fresh outbox for a connection, framed by its front's `codec`.
+    pub fn outbox(&self, stream: &Arc<TcpStream>, codec: Box<dyn Codec>) -> Arc<Outbox> {
+        Arc::new(Outbox::new(
+            Arc::clone(stream),
+            codec,
+            self.limits.max_backlog,
+            self.limits.write_stall_limit,
+            Arc::clone(&self.threads),
+        ))
+    }
+
+    /// The claims list for one connection thread.
+    pub fn claims(&self) -> Claims {
+        Claims::shared_with(Arc::clone(&self.helpers))
+    }
+}
+
+/// What a front's reader has for the session next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// One line (or WebSocket text message), not yet checked for UTF-8.
+    Line(&'a [u8]),
+    /// A line over the limit; the front skips the rest of it.
+    TooLong,
+    /// Transport bytes to send back as they are (a telnet refusal); not
+    /// activity.
+    Reply(Vec<u8>),
+    /// The peer showed it is there without a line (a WebSocket ping or pong);
+    /// the bytes (a pong, maybe none) go back as they are.
+    Alive(Vec<u8>),
+    /// The peer closed its side.
+    Closed,
+    /// The peer broke its front's framing rules; the code is the front's own.
+    Violation(u16),
+}
+
+/// Where a session reads from: a front's reader over the client's socket,
+/// which applies the idle deadline.
+pub trait Inbound {
+    /// The next event. `before_wait` runs each time the reader is about to
+    /// wait for the client (read from its socket): the session's flush point.
+    fn next_event(&mut self, before_wait: &mut dyn FnMut()) -> io::Result<Event<'_>>;
+    /// The client showed activity: it has another full idle timeout.
+    fn reset_idle(&mut self);
+}
+
+/// Runs a connection to its end: reads and dispatches its client's lines,
+/// then leaves and waits (boundedly) for its farewell to be written.
+pub fn serve(context: &Context, peer: SocketAddr, outbox: Arc<Outbox>, input: &mut impl Inbound) {
+    let mut session = Session::new(context, peer, Arc::clone(&outbox));
+    let departure = session.run(input);
+    session.finish(departure);
+    outbox.wait_finished();
+}
+
+/// What to do after a line.
+enum Flow {
+    Continue,
+    End(Departure),
+}
+
+/// The state of one connection: who it is (once logged in) and its limits.
+struct Session<'a> {
+    context: &'a Context,
+    peer: SocketAddr,
+    outbox: Arc<Outbox>,
+    /// What this thread has queued and must write out (see [`Outbox`]).
+    claims: Claims,
+    name: Option<Username>,
+    flood: Option<FloodGuard>,
+}
+
+impl<'a> Session<'a> {
+    fn new(context: &'a Context, peer: SocketAddr, outbox: Arc<Outbox>) -> Session<'a> {
+        let flood = context
+            .limits
+            .max_rate
+            .map(|limit| FloodGuard::new(limit, Instant::now()));
+        Session {
+            context,
+            peer,
+            outbox,
+            claims: context.claims(),
+            name: None,
+            flood,
+        }
+    }
+
+    /// Reads and handles lines until the connection ends, and says why it did.
+    ///
+    /// **The flush point.** Whatever this thread queued (its replies, and the
+    /// broadcasts it made) it writes out just before its reader waits for the
+    /// client: a burst of lines from one read costs one `send` per recipient.
+    fn run(&mut self, input: &mut impl Inbound) -> Departure {
+        loop {
+            let event = input.next_event(&mut || self.claims.flush());
+            let flow = match event {
+                Ok(Event::Line(bytes)) => self.handle_line(bytes),
+                Ok(Event::TooLong) => self.refuse_line(ErrorCode::LineTooLong),
+                // Transport bytes to send back; not a line, so not activity.
+                Ok(Event::Reply(bytes)) => {
+                    self.claims.push_raw(&self.outbox, &bytes);
+                    continue;
+                }
+                Ok(Event::Alive(bytes)) => {
+                    if !bytes.is_empty() {
+                        self.claims.push_raw(&self.outbox, &bytes);
+                    }
+                    Flow::Continue
+                }
+                Ok(Event::Closed) => Flow::End(Departure::Closed),
+                Ok(Event::Violation(status)) => Flow::End(Departure::WebSocketViolation(status)),
+                Err(err) if is_timeout(&err) => Flow::End(Departure::IdleTimeout),
+                Err(err) => Flow::End(Departure::Failed(err.kind())),
+            };
+            match flow {
+                Flow::Continue => input.reset_idle(),
+                Flow::End(departure) => return departure,
+            }
+        }
+    }
+
+    fn reply(&self, line: ServerLine<'_>) {
+        self.claims.push_line(&self.outbox, line);
+    }
+
+    /// Queues a block of lines for our own client (an overflow means it is not
+    /// reading and is being dropped already; `finish` says so).
+    fn reply_lines(&self, lines: &[u8]) {
+        let _ = self.claims.push(&self.outbox, lines);
+    }
+
+    /// Applies the flood limit to one incoming line.
+    fn admit_line(&mut self) -> Result<(), Flow> {
+        let Some(flood) = self.flood.as_mut() else {
+            return Ok(());
+        };
+        match flood.check(Instant::now()) {
+            Verdict::Allow => Ok(()),
+            Verdict::Refuse => {
+                self.reply(ServerLine::Err(ErrorCode::RateLimited));
+                Err(Flow::Continue)
+            }
+            Verdict::Disconnect => Err(Flow::End(Departure::Flooding)),
+        }
+    }
+
+    fn refuse_line(&mut self, code: ErrorCode) -> Flow {
+        if let Err(flow) = self.admit_line() {
+            return flow;
+        }
+        self.reply(ServerLine::Err(code));
+        Flow::Continue
+    }
+
+    fn handle_line(&mut self, bytes: &[u8]) -> Flow {
+        if let Err(flow) = self.admit_line() {
+            return flow;
+        }
+        let Ok(line) = std::str::from_utf8(bytes) else {
+            self.reply(ServerLine::Err(ErrorCode::InvalidUtf8));
+            return Flow::Continue;
+        };
+        let command = protocol::parse(line);
+        if self.name.is_none() && command.needs_login() {
+            self.reply(ServerLine::Err(ErrorCode::NotLoggedIn));
+            return Flow::Continue;
+        }
+        let name = self.name.as_ref();
+        match command {
+            Command::Empty => {}
+            Command::Login(requested) => self.login(requested),
+            Command::Msg(text) => match name {
+                Some(name) if !text.is_empty() => {
+                    let text = protocol::sanitize(text);
+                    self.context.hub.broadcast_msg(name, &text, &self.claims);
+                }
+                _ => self.reply(ServerLine::Err(ErrorCode::EmptyMessage)),
+            },
+            Command::Dm(target) => match (name, target) {
+                (Some(name), Some((to, text))) => {
+                    let text = protocol::sanitize(text);
+                    let sent = self
+                        .context
+                        .hub
+                        .direct_message(name, to, &text, &self.claims);
+                    if let Err(code) = sent {
+                        self.reply(ServerLine::Err(code));
+                    }
+                }
+                _ => self.reply(ServerLine::Err(ErrorCode::InvalidDm)),
+            },
+            Command::Who => {
+                self.reply_lines(&self.context.hub.who());
+            }
+            Command::Ping(token) => {
+                let token = token.map(protocol::sanitize);
+                self.reply(ServerLine::Pong(token.as_deref()));
+            }
+            Command::Quit => return Flow::End(Departure::Quit),
+            Command::Help => {
+                let mut help = Vec::new();
+                for text in HELP_TEXT {
+                    ServerLine::Info(text).encode(&mut help);
+                }
+                self.reply_lines(&help);
+            }
+            Command::Unknown => self.reply(ServerLine::Err(ErrorCode::UnknownCommand)),
+        }
+        Flow::Continue
+    }
+
+    fn login(&mut self, requested: &str) {
+        if self.name.is_some() {
+            return self.reply(ServerLine::Err(ErrorCode::AlreadyLoggedIn));
+        }
+        let name = match Username::parse(requested) {
+            Ok(name) => name,
+            Err(code) => return self.reply(ServerLine::Err(code)),
+        };
+        match self.context.hub.login(&name, &self.outbox, &self.claims) {
+            Ok(()) => {
+                // Deliver the join notices before logging: writing the log can
+                // block (a full stderr pipe), and everybody's lines would wait
+                // behind this thread's claims meanwhile.
+                self.claims.flush();
+                self.context
+                    .log
+                    .event(Some(self.peer), format_args!("login {name}"));
+                self.name = Some(name);
+            }
+            Err(code) => self.reply(ServerLine::Err(code)),
+        }
+    }
+
+    /// Leaves the registry (announcing the departure once), queues the
+    /// farewell, writes out what is queued, and logs why the connection ended.
+    fn finish(self, departure: Departure) {
+        // A client dropped as too slow shows up here as a closed stream; the
+        // farewell says why.
+        let departure = self
+            .outbox
+            .farewell()
+            .and_then(Departure::from_farewell)
+            .unwrap_or(departure);
+        if let Some(name) = &self.name {
+            self.context.hub.leave(name, &self.outbox, &self.claims);
+        }
+        self.claims.close(&self.outbox, departure.farewell());
+        self.claims.flush();
+        let who = self
+            .name
+            .as_ref()
+            .map_or("(not logged in)", Username::as_str);
+        self.context.log.event(
+            Some(self.peer),
+            format_args!("left {who}: {}", departure.describe()),
+        );
+    }
+}
