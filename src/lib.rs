@@ -10,6 +10,7 @@ pub mod base64;
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod crypto;
 pub mod flush;
 pub mod http;
 pub mod lines;
