@@ -5,6 +5,7 @@
 
 pub mod base64;
 pub mod cli;
+pub mod crypto;
 pub mod deadline;
 pub mod log;
 pub mod sha1;
