@@ -335,6 +335,38 @@ pub fn display(line: &ServerLine<'_>, at: Clock, style: Style) -> String {
         ServerLine::Dm(from, text) => {
             format!("[{at}] (dm) {}: {}", style.name(from), sanitize(text))
         }
+        ServerLine::RoomMsg(room, from, text) => format!(
+            "[{at}] {} {}: {}",
+            sanitize(room),
+            style.name(from),
+            sanitize(text)
+        ),
+        ServerLine::Join(room, name) => {
+            style.notice(&format!("{} joined {}", sanitize(name), sanitize(room)))
+        }
+        ServerLine::Part(room, name) => {
+            style.notice(&format!("{} left {}", sanitize(name), sanitize(room)))
+        }
+        ServerLine::Room(room, members) => {
+            style.notice(&format!("room {} ({members} in it)", sanitize(room)))
+        }
+        ServerLine::History(room, 0) => style.notice(&format!("no history in {}", sanitize(room))),
+        ServerLine::History(room, count) => {
+            style.notice(&format!("last {count} messages of {}:", sanitize(room)))
+        }
+        ServerLine::Hist {
+            room,
+            time,
+            from,
+            text,
+            ..
+        } => format!(
+            "[{}] (history) {} {}: {}",
+            sanitize(time),
+            sanitize(room),
+            style.name(from),
+            sanitize(text)
+        ),
         ServerLine::User(name) => style.notice(&format!("online: {}", style.name(name))),
         ServerLine::Pong(None) => style.notice("PONG"),
         ServerLine::Pong(Some(token)) => style.notice(&format!("PONG {}", sanitize(token))),
@@ -376,6 +408,14 @@ pub fn describe_error(code: ErrorCode) -> &'static str {
         ErrorCode::LineTooLong => "that line is too long for the server; it was not sent",
         ErrorCode::InvalidUtf8 => "the server only takes UTF-8 text",
         ErrorCode::RateLimited => "too fast: the server dropped that line",
+        ErrorCode::InvalidRoom => "a room is '#' and 1 to 32 letters, digits, '_', '.' or '-'",
+        ErrorCode::AlreadyInRoom => "you are in that room already",
+        ErrorCode::TooManyRooms => "too many rooms: leave one first",
+        ErrorCode::NotInRoom => "you are not in that room: /join it first",
+        ErrorCode::CannotLeaveLobby => "everybody stays in #lobby",
+        ErrorCode::NoSuchRoom => "nobody is in that room",
+        ErrorCode::InvalidHistory => "history takes a room and a count from 1 to 1000",
+        ErrorCode::StorageFailed => "the server could not store that message; it was not sent",
     }
 }
 

@@ -44,6 +44,7 @@ fn browser_and_tcp_users_chat_with_each_other() {
         addr: loopback,
         web_addr: Some(loopback),
         log: false,
+        data_dir: None,
         ..Config::default()
     })
     .expect("server starts");

@@ -1,17 +1,18 @@
 //! `chat-server`: parses the command line into a [`Config`] and runs the server.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use chat::server::RateLimit;
-use chat::server::{Config, Server};
+use chat::server::{Config, Fsync, Server};
 use chat::support::cli::{Args, CliError};
 
 const USAGE: &str = "\
 usage: chat-server [options]
 
-A chat server for the LOGIN / MSG / DM / WHO / PING line protocol.
+A chat server for the LOGIN / MSG / DM / WHO / JOIN / HISTORY line protocol.
 Connect with chat-client, `nc HOST PORT` or `telnet HOST PORT`.
 
 options:
@@ -27,6 +28,14 @@ options:
                          exempt unless this flag is given)
   --max-rate LINES       per-client flood limit in lines per second (default: off)
   --burst N              lines allowed at once under --max-rate (default: 2 x rate, min 1)
+  --max-rooms-per-user N rooms one user may be in, #lobby not counted (default 100)
+  --max-rooms N          rooms with members on the server (default 10000)
+  --data-dir DIR         where history is kept (default ./chat-data, created if missing)
+  --no-persist           keep history in memory only
+  --fsync always|1s      fsync the history log before delivering each message (always),
+                         or at least once a second (1s, the default)
+  --history-keep N       messages kept per room (default 10000)
+  --replay N             messages a joiner of a room is shown (default 20; 0: none)
   --quiet                do not log per-client events (connect, login, left)
   -h, --help             show this help
   -V, --version          show the version
@@ -41,14 +50,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let addr = config.addr;
     match Server::bind(config) {
         Ok(server) => {
             server.wait();
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("chat-server: cannot listen on {addr}: {err}");
+            eprintln!("chat-server: {err}");
             ExitCode::from(1)
         }
     }
@@ -90,6 +98,19 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Config>, CliError>
                 rate = Some(per_sec);
             }
             "--burst" => burst = Some(positive(&mut args, &flag)?),
+            "--max-rooms-per-user" => config.max_rooms_per_user = positive(&mut args, &flag)?,
+            "--max-rooms" => config.max_rooms = positive(&mut args, &flag)?,
+            "--data-dir" => config.data_dir = Some(args.value::<PathBuf>(&flag)?),
+            "--no-persist" => config.data_dir = None,
+            "--fsync" => {
+                config.fsync = match args.value::<String>(&flag)?.as_str() {
+                    "always" => Fsync::Always,
+                    "1s" => Fsync::EverySecond,
+                    _ => return Err(CliError("--fsync takes 'always' or '1s'".into())),
+                }
+            }
+            "--history-keep" => config.history_keep = positive(&mut args, &flag)?,
+            "--replay" => config.replay = args.value(&flag)?,
             "--quiet" => config.log = false,
             "-h" | "--help" => {
                 print!("{USAGE}");

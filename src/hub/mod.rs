@@ -1,47 +1,93 @@
-//! The hub: the logged-in users, one `Arc<Mutex<HashMap<Username, Arc<Outbox>>>>`
-//! shared by every connection, and every operation on them.
+//! The hub: the logged-in users, their rooms and the rooms' history, behind
+//! one lock shared by every connection, and every operation on them.
 //!
-//! Two rules make this safe and fair:
-//! - **Nothing under the lock blocks.** Delivering a line only appends it to the
-//!   recipient's [`Outbox`] (a bounded in-memory backlog); the socket writes
-//!   happen after the lock is released, by the caller's [`Claims`], and never
-//!   wait. One user who stops reading can therefore never stall a broadcast.
-//! - **One order for everybody.** Every broadcast is enqueued to all recipients
-//!   while the lock is held, so all users receive broadcasts in the same order,
-//!   and a joining user's `OK` comes before every broadcast it will see.
+//! Three rules make this safe and fair:
+//! - **Nothing under the lock blocks on a client.** Delivering a line only
+//!   appends it to the recipient's [`Outbox`] (a bounded in-memory backlog);
+//!   the socket writes happen after the lock is released, by the caller's
+//!   [`Claims`], and never wait. One user who stops reading can therefore
+//!   never stall a room. The one system call made under the lock is the
+//!   history log's `write` (see [`crate::store`]): a message is on its way to
+//!   disk before anybody can receive it.
+//! - **One order per room.** A room's message is numbered, written to the log
+//!   and enqueued to every member in one critical section, so every member
+//!   receives a room's messages, joins and parts in the same order, and a
+//!   history block (`HISTORY`, the replay after `JOIN`) is one append that no
+//!   live line can interrupt.
+//! - **Departures are announced once.** A push that overflows a recipient's
+//!   backlog removes that recipient right there, from the lobby and every room,
+//!   and tells everybody else it left (`INFO <name> disconnected`, no `PART`
+//!   lines); the notice is itself a broadcast, so the ordering rule holds.
 //!
-//! A push that overflows a recipient's backlog removes that recipient right
-//! there, in the same critical section, and tells everybody else it left; the
-//! departure notice is itself a broadcast, so the ordering rule still holds.
 //! A panic while the lock is held (there should be none) must not take the
 //! whole server down with it, so a poisoned lock is recovered, not unwrapped.
 
+mod rooms;
+
 use std::collections::HashMap;
+use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::delivery::{Claims, Outbox};
-use crate::protocol::{ErrorCode, ServerLine, Username};
+use crate::protocol::{ErrorCode, RoomName, ServerLine, Username};
+use crate::store::{self, History};
 use crate::support::sync;
+use rooms::{Member, Room};
 
-/// Each logged-in user's outbox: where their lines go, and (through it) their
-/// socket, so the server can hang up on them.
-type Users = HashMap<Username, Arc<Outbox>>;
+/// How many rooms there may be, and what a joiner is shown.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomLimits {
+    /// Rooms one user may be in at once, the lobby not counted.
+    pub max_rooms_per_user: usize,
+    /// Rooms with members on the server, the lobby not counted.
+    pub max_rooms: usize,
+    /// How many of a room's last messages a joiner is shown (0: no block).
+    pub replay: usize,
+}
 
-/// The shared state of the chat: the logged-in users (later their rooms).
-/// Cloning it is cheap and shares it.
-#[derive(Clone, Default)]
+/// What became of the history log, for the caller to log once the lock is
+/// released: a failing disk is logged once per burst, not once per line.
+#[derive(Debug)]
+pub enum StorageNews {
+    /// The first write that failed after a good one.
+    Failed(io::Error),
+    /// A write worked again after a failure.
+    Recovered,
+}
+
+/// The shared state of the chat. Cloning it is cheap and shares it.
+#[derive(Clone)]
 pub struct Hub {
-    users: Arc<Mutex<Users>>,
+    state: Arc<Mutex<State>>,
+    limits: RoomLimits,
+}
+
+struct State {
+    users: HashMap<Username, Member>,
+    /// The rooms with members, the lobby not among them: every user is in it.
+    rooms: HashMap<RoomName, Room>,
+    history: History,
+    /// Whether the last history write failed.
+    storage_failing: bool,
 }
 
 impl Hub {
-    pub fn new() -> Hub {
-        Hub::default()
+    pub fn new(history: History, limits: RoomLimits) -> Hub {
+        Hub {
+            state: Arc::new(Mutex::new(State {
+                users: HashMap::new(),
+                rooms: HashMap::new(),
+                history,
+                storage_failing: false,
+            })),
+            limits,
+        }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Users> {
-        // Every operation leaves the map consistent at each step.
-        sync::lock(&self.users)
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every operation leaves the state consistent at each step.
+        sync::lock(&self.state)
     }
 
     /// Registers `name`: queues `OK` to the new user and `INFO <name> connected`
@@ -53,21 +99,53 @@ impl Hub {
         claims: &Claims,
     ) -> Result<(), ErrorCode> {
         let notice = ServerLine::Info(&format!("{name} connected")).to_bytes();
-        let mut users = self.lock();
-        if users.contains_key(name) {
+        let mut state = self.lock();
+        if state.users.contains_key(name) {
             return Err(ErrorCode::UsernameTaken);
         }
         claims.push_line(outbox, ServerLine::Ok);
         // Everybody already here hears of the newcomer; then it is one of them.
-        broadcast_locked(&mut users, &notice, claims);
-        users.insert(name.clone(), Arc::clone(outbox));
+        state.broadcast_lobby(&notice, claims);
+        state.users.insert(name.clone(), Member::new(outbox));
         Ok(())
     }
 
-    /// Sends `MSG <from> <text>` to every logged-in user, the sender included.
-    pub fn broadcast_msg(&self, from: &Username, text: &str, claims: &Claims) {
-        let message = ServerLine::Msg(from.as_str(), text).to_bytes();
-        broadcast_locked(&mut self.lock(), &message, claims);
+    /// Says `text` in `room` (the lobby when `None`): numbers it, writes it to
+    /// the history log, and sends it to every member, the sender included.
+    pub fn say(
+        &self,
+        from: &Username,
+        room: Option<&RoomName>,
+        text: &str,
+        claims: &Claims,
+    ) -> (Result<(), ErrorCode>, Option<StorageNews>) {
+        let room = room.filter(|room| !room.is_lobby());
+        let mut state = self.lock();
+        let display = match room {
+            None => RoomName::lobby(),
+            Some(room) => match state.rooms.get(room) {
+                Some(live) if live.has(from) => live.name.clone(),
+                _ => return (Err(ErrorCode::NotInRoom), None),
+            },
+        };
+        let written = state
+            .history
+            .append(&display.folded(), display.as_str(), from.as_str(), text, now_ms());
+        let news = state.storage_news(written.as_ref().err());
+        if written.is_err() {
+            return (Err(ErrorCode::StorageFailed), news);
+        }
+        match room {
+            None => {
+                let line = ServerLine::Msg(from.as_str(), text).to_bytes();
+                state.broadcast_lobby(&line, claims);
+            }
+            Some(room) => {
+                let line = ServerLine::RoomMsg(display.as_str(), from.as_str(), text).to_bytes();
+                state.broadcast_room(room, &line, claims);
+            }
+        }
+        (Ok(()), news)
     }
 
     /// Sends `DM <from> <text>` to `to` alone (matched case-insensitively).
@@ -80,23 +158,145 @@ impl Hub {
     ) -> Result<(), ErrorCode> {
         let to = Username::parse(to).map_err(|_| ErrorCode::UserNotFound)?;
         let message = ServerLine::Dm(from.as_str(), text).to_bytes();
-        let mut users = self.lock();
-        let recipient = users.get(&to).ok_or(ErrorCode::UserNotFound)?;
-        if claims.push(recipient, &message).is_err() {
-            drop_members_locked(&mut users, vec![to], claims);
+        let mut state = self.lock();
+        let recipient = state.users.get(&to).ok_or(ErrorCode::UserNotFound)?;
+        if claims.push(&recipient.outbox, &message).is_err() {
+            state.drop_users(vec![to], claims);
         }
         Ok(())
     }
 
-    /// The `WHO` answer: one `USER <name>` line per logged-in user, sorted by
-    /// name the way people read (case-insensitively), as one block of bytes.
-    pub fn who(&self) -> Vec<u8> {
-        let mut names: Vec<Username> = self.lock().keys().cloned().collect();
+    /// The `WHO` answer for the lobby (`None`) or a room: one `USER <name>`
+    /// line per member, sorted by name the way people read (case-insensitively),
+    /// as one block of bytes; `ERR no-such-room` for a room nobody is in.
+    pub fn who(&self, room: Option<&RoomName>) -> Result<Vec<u8>, ErrorCode> {
+        let mut names: Vec<Username> = {
+            let state = self.lock();
+            match room.filter(|room| !room.is_lobby()) {
+                None => state.users.keys().cloned().collect(),
+                Some(room) => state
+                    .rooms
+                    .get(room)
+                    .ok_or(ErrorCode::NoSuchRoom)?
+                    .members
+                    .keys()
+                    .cloned()
+                    .collect(),
+            }
+        };
         names.sort_by_cached_key(Username::folded);
         let mut out = Vec::with_capacity(names.len() * 16);
         for name in &names {
             ServerLine::User(name.as_str()).encode(&mut out);
         }
+        Ok(out)
+    }
+
+    /// Puts `name` in `room`: every member (the joiner included) gets
+    /// `JOIN <room> <name>`, then the joiner gets the room's last messages.
+    pub fn join(&self, name: &Username, room: &RoomName, claims: &Claims) -> Result<(), ErrorCode> {
+        if room.is_lobby() {
+            return Err(ErrorCode::AlreadyInRoom);
+        }
+        let mut state = self.lock();
+        let state = &mut *state;
+        let member = state.users.get_mut(name).ok_or(ErrorCode::NotLoggedIn)?;
+        if member.rooms.contains(room) {
+            return Err(ErrorCode::AlreadyInRoom);
+        }
+        if member.rooms.len() >= self.limits.max_rooms_per_user
+            || (!state.rooms.contains_key(room) && state.rooms.len() >= self.limits.max_rooms)
+        {
+            return Err(ErrorCode::TooManyRooms);
+        }
+        member.rooms.push(room.clone());
+        let outbox = Arc::clone(&member.outbox);
+        let history = &state.history;
+        let live = state.rooms.entry(room.clone()).or_insert_with(|| {
+            // A room shows as it was first spelled, also when it comes back.
+            let first_spelling = history
+                .display_name(&room.folded())
+                .and_then(|name| RoomName::parse(name).ok());
+            Room::new(first_spelling.unwrap_or_else(|| room.clone()))
+        });
+        live.members.insert(name.clone(), Arc::clone(&outbox));
+        let display = live.name.clone();
+        let line = ServerLine::Join(display.as_str(), name.as_str()).to_bytes();
+        let mut block = Vec::new();
+        if self.limits.replay > 0 {
+            history_block(&state.history, &display, self.limits.replay, &mut block);
+        }
+        state.broadcast_room(room, &line, claims);
+        // Under the same lock: no line of the room can come between.
+        if !block.is_empty() && claims.push(&outbox, &block).is_err() {
+            state.drop_users(vec![name.clone()], claims);
+        }
+        Ok(())
+    }
+
+    /// Takes `name` out of `room`: `PART <room> <name>` to every member, the
+    /// leaver included.
+    pub fn part(&self, name: &Username, room: &RoomName, claims: &Claims) -> Result<(), ErrorCode> {
+        if room.is_lobby() {
+            return Err(ErrorCode::CannotLeaveLobby);
+        }
+        let mut state = self.lock();
+        let member = state.users.get_mut(name).ok_or(ErrorCode::NotLoggedIn)?;
+        let Some(at) = member.rooms.iter().position(|joined| joined == room) else {
+            return Err(ErrorCode::NotInRoom);
+        };
+        member.rooms.swap_remove(at);
+        let outbox = Arc::clone(&member.outbox);
+        let Some(display) = state.rooms.get(room).map(|live| live.name.clone()) else {
+            return Err(ErrorCode::NotInRoom);
+        };
+        let line = ServerLine::Part(display.as_str(), name.as_str()).to_bytes();
+        state.broadcast_room(room, &line, claims);
+        state.remove_from_room(name, room);
+        if claims.push(&outbox, &line).is_err() {
+            state.drop_users(vec![name.clone()], claims);
+        }
+        Ok(())
+    }
+
+    /// The `ROOMS` answer: `ROOM <room> <members>` for the lobby and every
+    /// room with members, sorted by name case-insensitively.
+    pub fn rooms(&self) -> Vec<u8> {
+        let mut rooms: Vec<(String, RoomName, usize)> = {
+            let state = self.lock();
+            let lobby = RoomName::lobby();
+            std::iter::once((lobby.folded(), lobby, state.users.len()))
+                .chain(
+                    state
+                        .rooms
+                        .values()
+                        .map(|room| (room.name.folded(), room.name.clone(), room.members.len())),
+                )
+                .collect()
+        };
+        rooms.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out = Vec::with_capacity(rooms.len() * 24);
+        for (_, name, members) in &rooms {
+            ServerLine::Room(name.as_str(), *members).encode(&mut out);
+        }
+        out
+    }
+
+    /// The `HISTORY` answer: the room's (the lobby's when `None`) last `count`
+    /// messages as one block.
+    pub fn history(&self, room: Option<&RoomName>, count: usize) -> Vec<u8> {
+        let room = room.cloned().unwrap_or_else(RoomName::lobby);
+        let mut out = Vec::new();
+        let state = self.lock();
+        let display = match state.rooms.get(&room) {
+            Some(live) => live.name.clone(),
+            None => state
+                .history
+                .display_name(&room.folded())
+                .and_then(|name| RoomName::parse(name).ok())
+                .unwrap_or(room),
+        };
+        history_block(&state.history, &display, count, &mut out);
         out
     }
 
@@ -104,45 +304,120 @@ impl Hub {
     /// freed and taken by somebody else meanwhile) and tells everybody else it
     /// left. Returns whether it was removed here.
     pub fn leave(&self, name: &Username, outbox: &Arc<Outbox>, claims: &Claims) -> bool {
-        let mut users = self.lock();
-        let ours = users
+        let mut state = self.lock();
+        let ours = state
+            .users
             .get(name)
-            .is_some_and(|member| Arc::ptr_eq(member, outbox));
+            .is_some_and(|member| Arc::ptr_eq(&member.outbox, outbox));
         if ours {
-            drop_members_locked(&mut users, vec![name.clone()], claims);
+            state.drop_users(vec![name.clone()], claims);
         }
         ours
     }
-}
 
-/// Queues `bytes` to every user; drops whoever overflows.
-fn broadcast_locked(users: &mut Users, bytes: &[u8], claims: &Claims) {
-    let mut overflowed = Vec::new();
-    for (name, outbox) in users.iter() {
-        if claims.push(outbox, bytes).is_err() {
-            overflowed.push(name.clone());
-        }
+    /// Makes everything written to the history log durable now.
+    pub fn sync_history(&self) {
+        self.lock().history.sync();
     }
-    drop_members_locked(users, overflowed, claims);
+
+    /// A handle to wait for the history log to be durable (see [`store::Durable`]).
+    pub fn durable(&self) -> store::Durable {
+        self.lock().history.durable()
+    }
 }
 
-/// Removes the given users and tells everybody else, once per user, that they
-/// left. A departure notice can overflow somebody else in turn; the work list
-/// handles that without recursion.
-fn drop_members_locked(users: &mut Users, mut leaving: Vec<Username>, claims: &Claims) {
-    while let Some(name) = leaving.pop() {
-        let Some((name, outbox)) = users.remove_entry(&name) else {
-            continue;
-        };
-        // Harmless for a user leaving on its own: its session is the caller.
-        outbox.stop_reading();
-        let notice = ServerLine::Info(&format!("{name} disconnected")).to_bytes();
-        for (other, outbox) in users.iter() {
-            if claims.push(outbox, &notice).is_err() && !leaving.contains(other) {
-                leaving.push(other.clone());
+impl State {
+    /// Queues `bytes` to every user; drops whoever overflows.
+    fn broadcast_lobby(&mut self, bytes: &[u8], claims: &Claims) {
+        let mut overflowed = Vec::new();
+        for (name, member) in &self.users {
+            if claims.push(&member.outbox, bytes).is_err() {
+                overflowed.push(name.clone());
+            }
+        }
+        self.drop_users(overflowed, claims);
+    }
+
+    /// Queues `bytes` to every member of `room`; drops whoever overflows.
+    fn broadcast_room(&mut self, room: &RoomName, bytes: &[u8], claims: &Claims) {
+        let mut overflowed = Vec::new();
+        if let Some(room) = self.rooms.get(room) {
+            for (name, outbox) in &room.members {
+                if claims.push(outbox, bytes).is_err() {
+                    overflowed.push(name.clone());
+                }
+            }
+        }
+        self.drop_users(overflowed, claims);
+    }
+
+    /// Takes `name` out of the members of `room`; a room left empty is gone
+    /// (its history stays).
+    fn remove_from_room(&mut self, name: &Username, room: &RoomName) {
+        if let Some(live) = self.rooms.get_mut(room) {
+            live.members.remove(name);
+            if live.members.is_empty() {
+                self.rooms.remove(room);
             }
         }
     }
+
+    /// Removes the given users from the lobby and their rooms, and tells
+    /// everybody else, once per user, that they left. A departure notice can
+    /// overflow somebody else in turn; the work list handles that without
+    /// recursion.
+    fn drop_users(&mut self, mut leaving: Vec<Username>, claims: &Claims) {
+        while let Some(name) = leaving.pop() {
+            let Some((name, member)) = self.users.remove_entry(&name) else {
+                continue;
+            };
+            // Harmless for a user leaving on its own: its session is the caller.
+            member.outbox.stop_reading();
+            for room in &member.rooms {
+                self.remove_from_room(&name, room);
+            }
+            let notice = ServerLine::Info(&format!("{name} disconnected")).to_bytes();
+            for (other, member) in &self.users {
+                if claims.push(&member.outbox, &notice).is_err() && !leaving.contains(other) {
+                    leaving.push(other.clone());
+                }
+            }
+        }
+    }
+
+    /// What a history write's outcome means for the log (see [`StorageNews`]).
+    fn storage_news(&mut self, failure: Option<&io::Error>) -> Option<StorageNews> {
+        let was_failing = std::mem::replace(&mut self.storage_failing, failure.is_some());
+        match (was_failing, failure) {
+            (false, Some(err)) => Some(StorageNews::Failed(io::Error::new(err.kind(), err.to_string()))),
+            (true, None) => Some(StorageNews::Recovered),
+            _ => None,
+        }
+    }
+}
+
+/// Appends the history block of `room`'s last `count` messages to `out`:
+/// `HISTORY <room> <k>` and `k` lines `HIST …`, oldest first.
+fn history_block(history: &History, room: &RoomName, count: usize, out: &mut Vec<u8>) {
+    let messages = history.recent(&room.folded(), count);
+    ServerLine::History(room.as_str(), messages.len()).encode(out);
+    for message in messages {
+        ServerLine::Hist {
+            room: room.as_str(),
+            seq: message.seq,
+            time: &store::rfc3339(message.time_ms),
+            from: &message.from,
+            text: &message.text,
+        }
+        .encode(out);
+    }
+}
+
+/// Now, in milliseconds since the Unix epoch: a message's receive time.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
 }
 
 #[cfg(test)]
@@ -153,34 +428,43 @@ mod tests {
     use std::io::Read;
     use std::net::TcpStream;
 
+    fn test_hub() -> Hub {
+        let limits = RoomLimits {
+            max_rooms_per_user: 100,
+            max_rooms: 10_000,
+            replay: 20,
+        };
+        Hub::new(History::in_memory(100), limits)
+    }
+
     fn connected_member() -> (Arc<Outbox>, TcpStream) {
         outbox_and_peer(1 << 20, &ThreadBudget::new(4))
     }
 
     #[test]
     fn a_panic_while_holding_the_lock_does_not_take_the_hub_down() {
-        let hub = Hub::new();
+        let hub = test_hub();
         let claims = Claims::default();
         let alice = Username::parse("alice").unwrap();
         let (member, mut alice_peer) = connected_member();
         hub.login(&alice, &member, &claims).unwrap();
         let poisoner = hub.clone();
         let panicked = std::thread::spawn(move || {
-            let _guard = poisoner.users.lock().unwrap();
+            let _guard = poisoner.state.lock().unwrap();
             panic!("a bug in some connection thread");
         })
         .join();
         assert!(panicked.is_err());
-        assert!(hub.users.is_poisoned());
+        assert!(hub.state.is_poisoned());
         // Everything still works for everybody else.
         let bob = Username::parse("bob").unwrap();
         let (bob_member, _bob_peer) = connected_member();
         hub.login(&bob, &bob_member, &claims).unwrap();
-        assert_eq!(&*hub.who(), b"USER alice\nUSER bob\n");
-        hub.broadcast_msg(&bob, "still here", &claims);
+        assert_eq!(&*hub.who(None).unwrap(), b"USER alice\nUSER bob\n");
+        assert!(hub.say(&bob, None, "still here", &claims).0.is_ok());
         assert_eq!(hub.direct_message(&bob, "ALICE", "hi", &claims), Ok(()));
         assert!(hub.leave(&alice, &member, &claims));
-        assert_eq!(&*hub.who(), b"USER bob\n");
+        assert_eq!(&*hub.who(None).unwrap(), b"USER bob\n");
         // Nothing reached alice's socket before this thread flushed; then all of it, in order.
         alice_peer.set_nonblocking(true).unwrap();
         let early = alice_peer.read(&mut [0; 64]).unwrap_err();

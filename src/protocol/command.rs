@@ -1,5 +1,7 @@
 //! What a client's line means: the command grammar of the line protocol.
 
+use super::ErrorCode;
+
 /// One line from a client, understood. Arguments borrow from the line.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command<'a> {
@@ -8,11 +10,25 @@ pub enum Command<'a> {
     /// `LOGIN <name>`: the raw argument; validity and uniqueness are checked
     /// against the registry by the session.
     Login(&'a str),
-    /// `MSG <text>`: the text may be empty, which the session refuses.
-    Msg(&'a str),
+    /// `MSG [#room] <text>`: a room message when the first word starts with
+    /// `#` (the room is not validated yet), otherwise a lobby message. The
+    /// text may be empty, which the session refuses.
+    Msg(Option<&'a str>, &'a str),
     /// `DM <user> <text>`; `None` when the user or the text is missing.
     Dm(Option<(&'a str, &'a str)>),
-    Who,
+    /// `WHO` or `WHO #room`. Anything after `WHO` that does not start with
+    /// `#` is ignored, as it always was.
+    Who(Option<&'a str>),
+    /// `JOIN <#room>`: the raw argument, validated by the session.
+    Join(&'a str),
+    /// `PART <#room>`: the raw argument, validated by the session.
+    Part(&'a str),
+    /// `ROOMS`: the rooms with members.
+    Rooms,
+    /// `HISTORY [#room] [N]`: the room (raw) and how many messages (1–1000,
+    /// default [`DEFAULT_HISTORY`]); `Err` for a count out of range, not a
+    /// number, or a word too many.
+    History(Result<(Option<&'a str>, usize), ErrorCode>),
     /// `PING` or `PING <token>`.
     Ping(Option<&'a str>),
     Quit,
@@ -23,7 +39,16 @@ pub enum Command<'a> {
 impl Command<'_> {
     /// Whether the command is refused with `ERR not-logged-in` before `LOGIN`.
     pub fn needs_login(&self) -> bool {
-        matches!(self, Command::Msg(_) | Command::Dm(_) | Command::Who)
+        matches!(
+            self,
+            Command::Msg(..)
+                | Command::Dm(_)
+                | Command::Who(_)
+                | Command::Join(_)
+                | Command::Part(_)
+                | Command::Rooms
+                | Command::History(_)
+        )
     }
 }
 
@@ -38,12 +63,24 @@ pub fn parse(line: &str) -> Command<'_> {
     if is("LOGIN") {
         Command::Login(rest)
     } else if is("MSG") {
-        Command::Msg(rest)
+        match split_word(rest) {
+            (room, text) if room.starts_with('#') => Command::Msg(Some(room), text),
+            _ => Command::Msg(None, rest),
+        }
     } else if is("DM") {
         let (to, text) = split_word(rest);
         Command::Dm((!to.is_empty() && !text.is_empty()).then_some((to, text)))
     } else if is("WHO") {
-        Command::Who
+        let (room, _) = split_word(rest);
+        Command::Who(room.starts_with('#').then_some(room))
+    } else if is("JOIN") {
+        Command::Join(rest)
+    } else if is("PART") {
+        Command::Part(rest)
+    } else if is("ROOMS") {
+        Command::Rooms
+    } else if is("HISTORY") {
+        Command::History(history_args(rest))
     } else if is("PING") {
         Command::Ping((!rest.is_empty()).then_some(rest))
     } else if is("QUIT") {
@@ -52,6 +89,29 @@ pub fn parse(line: &str) -> Command<'_> {
         Command::Help
     } else {
         Command::Unknown
+    }
+}
+
+/// The most messages one `HISTORY` returns.
+pub const MAX_HISTORY: usize = 1000;
+
+/// How many messages `HISTORY` returns when not told.
+pub const DEFAULT_HISTORY: usize = 50;
+
+/// `[#room] [N]`, the arguments of `HISTORY`.
+fn history_args(rest: &str) -> Result<(Option<&str>, usize), ErrorCode> {
+    let mut words = rest.split_whitespace().peekable();
+    let room = words.next_if(|word| word.starts_with('#'));
+    let count = match words.next() {
+        None => DEFAULT_HISTORY,
+        Some(word) => match word.parse::<usize>() {
+            Ok(n) if (1..=MAX_HISTORY).contains(&n) => n,
+            _ => return Err(ErrorCode::InvalidHistory),
+        },
+    };
+    match words.next() {
+        None => Ok((room, count)),
+        Some(_) => Err(ErrorCode::InvalidHistory),
     }
 }
 
@@ -68,9 +128,14 @@ pub fn split_word(s: &str) -> (&str, &str) {
 pub const HELP_TEXT: &[&str] = &[
     "commands (one per line, the command word in any case):",
     "LOGIN <name>       take a name: 1-32 of A-Z a-z 0-9 _ . -",
-    "MSG <text>         say something to everybody",
+    "MSG <text>         say something to everybody (in #lobby)",
+    "MSG #room <text>   say something in a room you joined",
     "DM <user> <text>   say something to one user",
-    "WHO                list who is online",
+    "WHO [#room]        list who is online (or in a room)",
+    "JOIN #room         join a room (made if new): #, then 1-32 of A-Z a-z 0-9 _ . -",
+    "PART #room         leave a room",
+    "ROOMS              list the rooms with people in them",
+    "HISTORY [#room] [N] the last N messages (1-1000, default 50) of a room or #lobby",
     "PING [token]       check the connection (answer: PONG [token])",
     "QUIT               leave",
 ];

@@ -15,12 +15,20 @@ pub enum ErrorCode {
     LineTooLong,
     InvalidUtf8,
     RateLimited,
+    InvalidRoom,
+    AlreadyInRoom,
+    TooManyRooms,
+    NotInRoom,
+    CannotLeaveLobby,
+    NoSuchRoom,
+    InvalidHistory,
+    StorageFailed,
 }
 
 impl ErrorCode {
     /// Every code, so that [`ErrorCode::parse`] reads back exactly what
     /// [`ErrorCode::as_str`] writes, with no second list of spellings to drift.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::UsernameTaken,
         ErrorCode::InvalidUsername,
         ErrorCode::AlreadyLoggedIn,
@@ -32,6 +40,14 @@ impl ErrorCode {
         ErrorCode::LineTooLong,
         ErrorCode::InvalidUtf8,
         ErrorCode::RateLimited,
+        ErrorCode::InvalidRoom,
+        ErrorCode::AlreadyInRoom,
+        ErrorCode::TooManyRooms,
+        ErrorCode::NotInRoom,
+        ErrorCode::CannotLeaveLobby,
+        ErrorCode::NoSuchRoom,
+        ErrorCode::InvalidHistory,
+        ErrorCode::StorageFailed,
     ];
 
     /// The code spelled `code` on the wire; `None` for one this build does not
@@ -55,6 +71,14 @@ impl ErrorCode {
             ErrorCode::LineTooLong => "line-too-long",
             ErrorCode::InvalidUtf8 => "invalid-utf8",
             ErrorCode::RateLimited => "rate-limited",
+            ErrorCode::InvalidRoom => "invalid-room",
+            ErrorCode::AlreadyInRoom => "already-in-room",
+            ErrorCode::TooManyRooms => "too-many-rooms",
+            ErrorCode::NotInRoom => "not-in-room",
+            ErrorCode::CannotLeaveLobby => "cannot-leave-lobby",
+            ErrorCode::NoSuchRoom => "no-such-room",
+            ErrorCode::InvalidHistory => "invalid-history",
+            ErrorCode::StorageFailed => "storage-failed",
         }
     }
 }

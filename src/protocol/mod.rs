@@ -17,9 +17,9 @@ mod names;
 mod sanitize;
 mod server_line;
 
-pub use command::{parse, split_word, Command, HELP_TEXT};
+pub use command::{parse, split_word, Command, DEFAULT_HISTORY, HELP_TEXT, MAX_HISTORY};
 pub use error::ErrorCode;
-pub use names::{Username, MAX_NAME_LEN};
+pub use names::{RoomName, Username, LOBBY, MAX_NAME_LEN};
 pub use sanitize::sanitize;
 pub use server_line::ServerLine;
 
@@ -32,8 +32,8 @@ mod tests {
     fn command_words_are_case_insensitive_and_trimmed() {
         assert_eq!(parse("LOGIN alice"), Command::Login("alice"));
         assert_eq!(parse("  login   alice \r"), Command::Login("alice"));
-        assert_eq!(parse("Msg hello  world "), Command::Msg("hello  world"));
-        assert_eq!(parse("who"), Command::Who);
+        assert_eq!(parse("Msg hello  world "), Command::Msg(None, "hello  world"));
+        assert_eq!(parse("who"), Command::Who(None));
         assert_eq!(parse("QUIT"), Command::Quit);
         assert_eq!(parse("help"), Command::Help);
         assert_eq!(parse(" \t\r"), Command::Empty);
@@ -43,7 +43,7 @@ mod tests {
 
     #[test]
     fn arguments() {
-        assert_eq!(parse("MSG"), Command::Msg(""));
+        assert_eq!(parse("MSG"), Command::Msg(None, ""));
         assert_eq!(parse("LOGIN"), Command::Login(""));
         assert_eq!(parse("LOGIN two words"), Command::Login("two words"));
         assert_eq!(
@@ -64,6 +64,64 @@ mod tests {
         for free in ["PING", "HELP", "QUIT", "LOGIN a", "", "FOO"] {
             assert!(!parse(free).needs_login(), "{free}");
         }
+    }
+
+    #[test]
+    fn room_commands() {
+        assert_eq!(parse("MSG #rust hi there"), Command::Msg(Some("#rust"), "hi there"));
+        assert_eq!(parse("MSG #rust"), Command::Msg(Some("#rust"), ""));
+        assert_eq!(parse("MSG # x"), Command::Msg(Some("#"), "x"));
+        assert_eq!(parse("MSG hi #rust"), Command::Msg(None, "hi #rust"));
+        assert_eq!(parse("join #a"), Command::Join("#a"));
+        assert_eq!(parse("JOIN"), Command::Join(""));
+        assert_eq!(parse("PART #a"), Command::Part("#a"));
+        assert_eq!(parse("WHO #a"), Command::Who(Some("#a")));
+        // As in v1, words after WHO that name no room are ignored.
+        assert_eq!(parse("WHO IS THERE?"), Command::Who(None));
+        assert_eq!(parse("rooms"), Command::Rooms);
+        for free in ["JOIN #a", "PART #a", "ROOMS", "HISTORY", "WHO #a", "MSG #a b"] {
+            assert!(parse(free).needs_login(), "{free}");
+        }
+    }
+
+    #[test]
+    fn history_arguments() {
+        let history = |line| match parse(line) {
+            Command::History(args) => args,
+            other => panic!("{line}: {other:?}"),
+        };
+        assert_eq!(history("HISTORY"), Ok((None, DEFAULT_HISTORY)));
+        assert_eq!(history("HISTORY 7"), Ok((None, 7)));
+        assert_eq!(history("HISTORY #rust"), Ok((Some("#rust"), DEFAULT_HISTORY)));
+        assert_eq!(history("history #rust 1000"), Ok((Some("#rust"), 1000)));
+        assert_eq!(history("HISTORY #b@d 3"), Ok((Some("#b@d"), 3)));
+        for bad in [
+            "HISTORY 0",
+            "HISTORY 1001",
+            "HISTORY -1",
+            "HISTORY ten",
+            "HISTORY #a 5 6",
+            "HISTORY 5 #a",
+            "HISTORY #a #b",
+            "HISTORY 99999999999999999999999",
+        ] {
+            assert_eq!(history(bad), Err(ErrorCode::InvalidHistory), "{bad}");
+        }
+    }
+
+    #[test]
+    fn room_names() {
+        for ok in ["#a", "#Rust", "#x.y-z_1", &format!("#{}", "n".repeat(32))] {
+            assert_eq!(RoomName::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "#", "rust", "##a", "#a b", "#é", &format!("#{}", "n".repeat(33))] {
+            assert_eq!(RoomName::parse(bad), Err(ErrorCode::InvalidRoom), "{bad:?}");
+        }
+        assert_eq!(RoomName::parse("#Rust"), RoomName::parse("#rUST"));
+        assert!(RoomName::parse("#LOBBY").unwrap().is_lobby());
+        assert!(!RoomName::parse("#lobby2").unwrap().is_lobby());
+        assert_eq!(RoomName::lobby().as_str(), LOBBY);
+        assert_eq!(RoomName::parse("#Rust").unwrap().folded(), "#rust");
     }
 
     #[test]
@@ -164,6 +222,20 @@ mod tests {
             round_trip(ServerLine::Bye(Some(text)));
         }
         round_trip(ServerLine::Msg("", "no sender"));
+        for text in ["hi", "#not a room", "  spaced  ", ""] {
+            round_trip(ServerLine::RoomMsg("#rust", "bob", text));
+            round_trip(ServerLine::Hist {
+                room: "#rust",
+                seq: 18_446_744_073_709_551_615,
+                time: "2026-12-01T18:04:05.123Z",
+                from: "bob",
+                text,
+            });
+        }
+        round_trip(ServerLine::Join("#Rust", "bob"));
+        round_trip(ServerLine::Part("#rust", "bob"));
+        round_trip(ServerLine::Room("#lobby", 10_000));
+        round_trip(ServerLine::History("#rust", 0));
         round_trip(ServerLine::Pong(None));
         round_trip(ServerLine::Bye(None));
     }

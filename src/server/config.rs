@@ -1,10 +1,13 @@
 //! What an operator can set, and what `chat-server` runs with by default.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::delivery::WRITE_STALL_LIMIT;
+use crate::hub::RoomLimits;
 use crate::session::{Limits, RateLimit};
+pub use crate::store::Fsync;
 
 /// Everything an operator can set. `Config::default()` is what `chat-server`
 /// runs with when given no flags.
@@ -35,6 +38,19 @@ pub struct Config {
     pub max_rate: Option<RateLimit>,
     /// Log per-client events on stderr (the server's own lines always are).
     pub log: bool,
+    /// Where history is kept (`--data-dir`); `None` keeps it in memory only
+    /// (`--no-persist`).
+    pub data_dir: Option<PathBuf>,
+    /// When the history log is `fsync`ed (`--fsync always|1s`).
+    pub fsync: Fsync,
+    /// Messages kept per room (`--history-keep`).
+    pub history_keep: usize,
+    /// Messages a joiner is shown (`--replay`; 0: none).
+    pub replay: usize,
+    /// Rooms one user may be in, the lobby not counted (`--max-rooms-per-user`).
+    pub max_rooms_per_user: usize,
+    /// Rooms with members on the server, the lobby not counted (`--max-rooms`).
+    pub max_rooms: usize,
 }
 
 impl Default for Config {
@@ -51,6 +67,12 @@ impl Default for Config {
             limit_loopback: false,
             max_rate: None,
             log: true,
+            data_dir: Some(PathBuf::from("chat-data")),
+            fsync: Fsync::EverySecond,
+            history_keep: 10_000,
+            replay: 20,
+            max_rooms_per_user: 100,
+            max_rooms: 10_000,
         }
     }
 }
@@ -64,6 +86,15 @@ impl Config {
             max_backlog: self.max_backlog,
             write_stall_limit: self.write_stall_limit,
             max_rate: self.max_rate,
+        }
+    }
+
+    /// How many rooms there may be, and what a joiner is shown.
+    pub(super) fn room_limits(&self) -> RoomLimits {
+        RoomLimits {
+            max_rooms_per_user: self.max_rooms_per_user,
+            max_rooms: self.max_rooms,
+            replay: self.replay,
         }
     }
 }

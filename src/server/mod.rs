@@ -12,6 +12,7 @@
 mod admission;
 mod config;
 
+use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,12 +21,13 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 pub use crate::session::RateLimit;
-pub use config::Config;
+pub use config::{Config, Fsync};
 
 use crate::delivery::Helpers;
 use crate::front::Front;
 use crate::hub::Hub;
 use crate::session::Context;
+use crate::store::{History, OpenError};
 use crate::support::log::Log;
 use crate::support::sys;
 use crate::support::threads::ThreadBudget;
@@ -45,6 +47,38 @@ impl Drop for Shared {
     }
 }
 
+/// Why a server could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// A listener could not be bound (the port is taken, say).
+    Listen {
+        addr: SocketAddr,
+        front: Front,
+        err: io::Error,
+    },
+    /// The history could not be opened (the data directory is another
+    /// server's, or cannot be read or written).
+    History(OpenError),
+    /// A thread could not be started.
+    Thread(io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Listen { addr, front, err } => write!(
+                f,
+                "cannot listen on {addr} ({}): {err}",
+                front.describe()
+            ),
+            StartError::History(err) => write!(f, "{err}"),
+            StartError::Thread(err) => write!(f, "cannot start a thread: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
 /// A listener and the thread accepting on it.
 struct Acceptor {
     addr: SocketAddr,
@@ -62,14 +96,15 @@ pub struct Server {
 impl Server {
     /// Binds the listeners and starts accepting on background threads. Port 0
     /// picks a free port: [`Server::addr`] says which.
-    pub fn bind(config: Config) -> io::Result<Server> {
-        let mut listeners = vec![(Front::Lines, bind(config.addr)?)];
+    pub fn bind(config: Config) -> Result<Server, StartError> {
+        let mut listeners = vec![(Front::Lines, bind(config.addr, Front::Lines)?)];
         if let Some(web_addr) = config.web_addr {
-            listeners.push((Front::Web, bind(web_addr)?));
+            listeners.push((Front::Web, bind(web_addr, Front::Web)?));
         }
         let log = Log {
             client_events: config.log,
         };
+        let history = open_history(&config, &log)?;
         let threads = ThreadBudget::from_kernel();
         // Every client needs its session thread; a client whose socket is full
         // needs a writer too, from the same budget: keep a quarter for those.
@@ -91,7 +126,7 @@ impl Server {
         };
         let shared = Arc::new(Shared {
             context: Context {
-                hub: Hub::new(),
+                hub: Hub::new(history, config.room_limits()),
                 log,
                 helpers: Helpers::start(&threads),
                 threads,
@@ -102,7 +137,11 @@ impl Server {
         });
         let mut acceptors = Vec::new();
         for (front, listener) in listeners {
-            let addr = listener.local_addr()?;
+            let addr = listener.local_addr().map_err(|err| StartError::Listen {
+                addr: config.addr,
+                front,
+                err,
+            })?;
             let what = front.describe();
             match front {
                 Front::Web => log.event(
@@ -114,7 +153,8 @@ impl Server {
             let for_thread = Arc::clone(&shared);
             let thread = thread::Builder::new()
                 .name(front.thread_name().into())
-                .spawn(move || accept_loop(&listener, &for_thread, front))?;
+                .spawn(move || accept_loop(&listener, &for_thread, front))
+                .map_err(StartError::Thread)?;
             acceptors.push((front, Acceptor { addr, thread }));
         }
         let addr_of = |wanted: Front| {
@@ -167,6 +207,7 @@ impl Server {
             let _ = acceptor.thread.join();
         }
         self.shared.admission.hang_up_all();
+        self.shared.context.hub.sync_history();
         self.shared.context.helpers.stop();
         self.shared.context.log.event(None, format_args!("stopped"));
     }
@@ -179,12 +220,25 @@ impl Drop for Server {
 }
 
 /// Binds a listener with a long accept queue.
-fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let listener = TcpListener::bind(addr)?;
+fn bind(addr: SocketAddr, front: Front) -> Result<TcpListener, StartError> {
+    let listener =
+        TcpListener::bind(addr).map_err(|err| StartError::Listen { addr, front, err })?;
     // Best effort: with std's backlog of 128 the kernel still works, only a
     // burst of connections waits longer.
     let _ = sys::raise_listen_backlog(&listener);
     Ok(listener)
+}
+
+/// The history, on disk in `config.data_dir` or in memory only; what
+/// recovery found is logged.
+fn open_history(config: &Config, log: &Log) -> Result<History, StartError> {
+    let Some(dir) = &config.data_dir else {
+        return Ok(History::in_memory(config.history_keep));
+    };
+    let (history, recovered) =
+        History::open(dir, config.history_keep, config.fsync).map_err(StartError::History)?;
+    log.event(None, format_args!("history: {recovered}"));
+    Ok(history)
 }
 
 /// An address to connect to for reaching a listener bound to `addr` (a

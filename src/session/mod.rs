@@ -12,6 +12,7 @@
 //! dropped as too slow).
 
 mod departure;
+mod dispatch;
 mod flood;
 
 use std::io;
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::delivery::{Claims, Codec, Helpers, Outbox};
 use crate::hub::Hub;
-use crate::protocol::{self, Command, ErrorCode, ServerLine, Username, HELP_TEXT};
+use crate::protocol::{self, ErrorCode, ServerLine, Username};
 use crate::support::deadline::is_timeout;
 use crate::support::log::Log;
 use crate::support::threads::ThreadBudget;
@@ -227,74 +228,33 @@ impl<'a> Session<'a> {
             self.reply(ServerLine::Err(ErrorCode::NotLoggedIn));
             return Flow::Continue;
         }
-        let name = self.name.as_ref();
-        match command {
-            Command::Empty => {}
-            Command::Login(requested) => self.login(requested),
-            Command::Msg(text) => match name {
-                Some(name) if !text.is_empty() => {
-                    let text = protocol::sanitize(text);
-                    self.context.hub.broadcast_msg(name, &text, &self.claims);
-                }
-                _ => self.reply(ServerLine::Err(ErrorCode::EmptyMessage)),
-            },
-            Command::Dm(target) => match (name, target) {
-                (Some(name), Some((to, text))) => {
-                    let text = protocol::sanitize(text);
-                    let sent = self
-                        .context
-                        .hub
-                        .direct_message(name, to, &text, &self.claims);
-                    if let Err(code) = sent {
-                        self.reply(ServerLine::Err(code));
-                    }
-                }
-                _ => self.reply(ServerLine::Err(ErrorCode::InvalidDm)),
-            },
-            Command::Who => {
-                self.reply_lines(&self.context.hub.who());
+        match self.dispatch(command) {
+            Ok(flow) => flow,
+            Err(code) => {
+                self.reply(ServerLine::Err(code));
+                Flow::Continue
             }
-            Command::Ping(token) => {
-                let token = token.map(protocol::sanitize);
-                self.reply(ServerLine::Pong(token.as_deref()));
-            }
-            Command::Quit => return Flow::End(Departure::Quit),
-            Command::Help => {
-                let mut help = Vec::new();
-                for text in HELP_TEXT {
-                    ServerLine::Info(text).encode(&mut help);
-                }
-                self.reply_lines(&help);
-            }
-            Command::Unknown => self.reply(ServerLine::Err(ErrorCode::UnknownCommand)),
         }
-        Flow::Continue
     }
 
-    fn login(&mut self, requested: &str) {
+    fn login(&mut self, requested: &str) -> Result<(), ErrorCode> {
         if self.name.is_some() {
-            return self.reply(ServerLine::Err(ErrorCode::AlreadyLoggedIn));
+            return Err(ErrorCode::AlreadyLoggedIn);
         }
-        let name = match Username::parse(requested) {
-            Ok(name) => name,
-            Err(code) => return self.reply(ServerLine::Err(code)),
-        };
-        match self.context.hub.login(&name, &self.outbox, &self.claims) {
-            Ok(()) => {
-                // Deliver the join notices before logging: writing the log can
-                // block (a full stderr pipe), and everybody's lines would wait
-                // behind this thread's claims meanwhile.
-                self.claims.flush();
-                self.context
-                    .log
-                    .event(Some(self.peer), format_args!("login {name}"));
-                self.name = Some(name);
-            }
-            Err(code) => self.reply(ServerLine::Err(code)),
-        }
+        let name = Username::parse(requested)?;
+        self.context.hub.login(&name, &self.outbox, &self.claims)?;
+        // Deliver the join notices before logging: writing the log can block
+        // (a full stderr pipe), and everybody's lines would wait behind this
+        // thread's claims meanwhile.
+        self.claims.flush();
+        self.context
+            .log
+            .event(Some(self.peer), format_args!("login {name}"));
+        self.name = Some(name);
+        Ok(())
     }
 
-    /// Leaves the registry (announcing the departure once), queues the
+    /// Leaves the hub (announcing the departure once), queues the
     /// farewell, writes out what is queued, and logs why the connection ended.
     fn finish(self, departure: Departure) {
         // A client dropped as too slow shows up here as a closed stream; the

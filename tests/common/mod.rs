@@ -17,12 +17,14 @@ use chat::server::{Config, Server};
 /// How long a test waits for a line it expects before failing.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
-/// The configuration tests start from: loopback, a free port, no log noise.
+/// The configuration tests start from: loopback, a free port, no log noise,
+/// history in memory only.
 pub fn config() -> Config {
     Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         web_addr: None,
         log: false,
+        data_dir: None,
         ..Config::default()
     }
 }
@@ -151,11 +153,14 @@ pub struct Running {
 }
 
 impl Running {
-    /// Runs the binary with `args` after `--bind 127.0.0.1 --port 0 --web-port 0`.
+    /// Runs the binary with `args` after `--bind 127.0.0.1 --port 0
+    /// --web-port 0 --no-persist` (a `--data-dir` in `args` turns history on
+    /// disk back on).
     pub fn start(args: &[&str]) -> Running {
         let mut command = Command::new(SERVER_BIN);
         command
             .args(["--bind", "127.0.0.1", "--port", "0", "--web-port", "0"])
+            .arg("--no-persist")
             .args(args);
         Running::spawn(command)
     }

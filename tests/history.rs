@@ -1,0 +1,219 @@
+//! History over real sockets: `HISTORY` blocks, replay on join, retention,
+//! and blocks never interrupted by live lines. (Restarts and damaged logs
+//! are in `tests/persistence.rs`.)
+
+mod common;
+
+use std::thread;
+
+use common::{start, start_with, Client};
+
+/// Reads a history block: its header, then its lines, checked for shape.
+/// Returns `(seq, from, text)` per line.
+fn read_block(client: &mut Client, room: &str) -> Vec<(u64, String, String)> {
+    let header = client.line();
+    let count: usize = header
+        .strip_prefix(&format!("HISTORY {room} "))
+        .unwrap_or_else(|| panic!("not a history header for {room}: {header}"))
+        .parse()
+        .unwrap();
+    (0..count)
+        .map(|_| {
+            let line = client.line();
+            let rest = line
+                .strip_prefix(&format!("HIST {room} "))
+                .unwrap_or_else(|| panic!("not a history line of {room}: {line}"));
+            let mut parts = rest.splitn(4, ' ');
+            let seq = parts.next().unwrap().parse().unwrap();
+            let time = parts.next().unwrap();
+            assert!(is_rfc3339_millis(time), "{time}");
+            let from = parts.next().unwrap().to_string();
+            let text = parts.next().unwrap().to_string();
+            (seq, from, text)
+        })
+        .collect()
+}
+
+/// `2026-12-01T18:04:05.123Z`.
+fn is_rfc3339_millis(time: &str) -> bool {
+    let b = time.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'.',
+            23 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+#[test]
+fn history_of_the_lobby_and_a_room() {
+    let server = start();
+    let mut alice = Client::login(server.addr(), "alice");
+    alice.send("HISTORY");
+    alice.expect("HISTORY #lobby 0");
+    alice.send("HISTORY #never-used");
+    alice.expect("HISTORY #never-used 0");
+    for n in 1..=3 {
+        alice.send(&format!("MSG lobby {n}"));
+        alice.expect(&format!("MSG alice lobby {n}"));
+    }
+    alice.send("JOIN #rust");
+    alice.expect("JOIN #rust alice");
+    alice.expect("HISTORY #rust 0");
+    alice.send("MSG #rust in the room");
+    alice.expect("MSG #rust alice in the room");
+    alice.send("HISTORY");
+    let lobby = read_block(&mut alice, "#lobby");
+    let want: Vec<(u64, String, String)> = (1..=3)
+        .map(|n| (n, "alice".to_string(), format!("lobby {n}")))
+        .collect();
+    assert_eq!(lobby, want);
+    alice.send("HISTORY 2");
+    let last_two = read_block(&mut alice, "#lobby");
+    assert_eq!(last_two, want[1..]);
+    alice.send("HISTORY #RUST 1000");
+    assert_eq!(
+        read_block(&mut alice, "#rust"),
+        vec![(1, "alice".to_string(), "in the room".to_string())]
+    );
+    // Rooms are public: a non-member reads it too, and WHO.
+    let mut bob = Client::login(server.addr(), "bob");
+    bob.send("HISTORY #rust");
+    assert_eq!(read_block(&mut bob, "#rust").len(), 1);
+    bob.send("WHO #rust");
+    bob.expect("USER alice");
+    for bad in ["HISTORY 0", "HISTORY 1001", "HISTORY x", "HISTORY #rust 5 5"] {
+        bob.send(bad);
+        bob.expect("ERR invalid-history");
+    }
+    bob.expect_nothing_pending();
+}
+
+#[test]
+fn joins_parts_and_dms_are_not_history() {
+    let server = start();
+    let mut alice = Client::login(server.addr(), "alice");
+    let mut bob = Client::login(server.addr(), "bob");
+    alice.expect("INFO bob connected");
+    bob.send("DM alice secret");
+    alice.expect("DM bob secret");
+    bob.send("JOIN #r");
+    bob.expect("JOIN #r bob");
+    bob.expect("HISTORY #r 0");
+    bob.send("PART #r");
+    bob.expect("PART #r bob");
+    alice.send("HISTORY");
+    alice.expect("HISTORY #lobby 0");
+    alice.send("HISTORY #r");
+    alice.expect("HISTORY #r 0");
+}
+
+#[test]
+fn a_joiner_is_shown_the_last_messages_and_a_room_that_empties_keeps_them() {
+    let server = start_with(|config| config.replay = 3);
+    let mut alice = Client::login(server.addr(), "alice");
+    alice.send("JOIN #rust");
+    alice.expect("JOIN #rust alice");
+    alice.expect("HISTORY #rust 0");
+    for n in 1..=5 {
+        alice.send(&format!("MSG #rust m{n}"));
+        alice.expect(&format!("MSG #rust alice m{n}"));
+    }
+    let mut bob = Client::login(server.addr(), "bob");
+    bob.send("JOIN #rust");
+    bob.expect("JOIN #rust bob");
+    let replay = read_block(&mut bob, "#rust");
+    let texts: Vec<&str> = replay.iter().map(|(_, _, text)| text.as_str()).collect();
+    assert_eq!(texts, ["m3", "m4", "m5"]);
+    assert_eq!(replay[0].0, 3);
+    // Everybody leaves; the room is gone, its history is not.
+    alice.send("PART #rust");
+    alice.expect("PART #rust alice");
+    bob.send("PART #rust");
+    bob.expect("JOIN #rust bob");
+    bob.expect("HISTORY #rust 3");
+    let mut carol = Client::login(server.addr(), "carol");
+    carol.send("ROOMS");
+    carol.expect("ROOM #lobby 3");
+    carol.send("JOIN #rust");
+    carol.expect("JOIN #rust carol");
+    assert_eq!(read_block(&mut carol, "#rust").len(), 3);
+    carol.send("MSG #rust again");
+    carol.expect("MSG #rust carol again");
+    carol.send("HISTORY #rust 1");
+    assert_eq!(read_block(&mut carol, "#rust")[0].0, 6, "sequence numbers go on");
+}
+
+#[test]
+fn replay_zero_sends_no_block() {
+    let server = start_with(|config| config.replay = 0);
+    let mut alice = Client::login(server.addr(), "alice");
+    alice.send("JOIN #quiet");
+    alice.expect("JOIN #quiet alice");
+    alice.expect_nothing_pending();
+}
+
+#[test]
+fn retention_keeps_the_newest() {
+    let server = start_with(|config| config.history_keep = 5);
+    let mut alice = Client::login(server.addr(), "alice");
+    for n in 1..=12 {
+        alice.send(&format!("MSG m{n}"));
+        alice.expect(&format!("MSG alice m{n}"));
+    }
+    alice.send("HISTORY 1000");
+    let kept = read_block(&mut alice, "#lobby");
+    let seqs: Vec<u64> = kept.iter().map(|(seq, _, _)| *seq).collect();
+    assert_eq!(seqs, [8, 9, 10, 11, 12]);
+}
+
+/// While others flood the room, a history block arrives whole: header, then
+/// exactly its lines, nothing in between.
+#[test]
+fn history_blocks_are_never_interrupted() {
+    let server = start();
+    let addr = server.addr();
+    let mut reader = Client::login(addr, "reader");
+    reader.send("JOIN #busy");
+    reader.expect("JOIN #busy reader");
+    reader.expect("HISTORY #busy 0");
+    let flooders: Vec<_> = (0..3)
+        .map(|f| {
+            thread::spawn(move || {
+                let name = format!("flooder{f}");
+                let mut client = Client::login(addr, &name);
+                client.send("JOIN #busy");
+                client.expect(&format!("JOIN #busy {name}"));
+                for n in 0..300 {
+                    client.send(&format!("MSG #busy {n}"));
+                }
+                client.send("PING done");
+                while client.line() != "PONG done" {}
+            })
+        })
+        .collect();
+    let mut blocks = 0;
+    for _ in 0..20 {
+        reader.send("HISTORY #busy 100");
+        // Skip live lines until the block starts, then read it whole.
+        loop {
+            let line = reader.line();
+            if let Some(count) = line.strip_prefix("HISTORY #busy ") {
+                let count: usize = count.parse().unwrap();
+                for _ in 0..count {
+                    let line = reader.line();
+                    assert!(line.starts_with("HIST #busy "), "interrupted by {line}");
+                }
+                blocks += 1;
+                break;
+            }
+        }
+    }
+    assert_eq!(blocks, 20);
+    for flooder in flooders {
+        flooder.join().unwrap();
+    }
+}
