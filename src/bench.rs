@@ -38,6 +38,8 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::procfs;
+
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
@@ -531,43 +533,6 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
-/// A field of `/proc/PID/status` (e.g. `VmRSS` in kB, `Threads`).
-pub fn proc_status(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    parse_status_field(&status, field)
-}
-
-/// The one-minute load average, from `/proc/loadavg`.
-fn load_average() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
-
-/// CPU seconds (user + system, all threads) a process has used so far;
-/// `process` is a PID or `self`.
-fn cpu_seconds(process: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).ok()?;
-    // Linux reports these in USER_HZ, which is 100 on every architecture.
-    Some(parse_stat_cpu_ticks(&stat)? as f64 / 100.0)
-}
-
-/// utime + stime from `/proc/PID/stat`: fields 14 and 15, counted after the
-/// command name, which is in parentheses and may itself hold spaces or `)`.
-fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
-    let (_, after_name) = stat.rsplit_once(')')?;
-    let mut fields = after_name.split_whitespace().skip(11);
-    let user: u64 = fields.next()?.parse().ok()?;
-    let system: u64 = fields.next()?.parse().ok()?;
-    Some(user + system)
-}
-
-fn parse_status_field(status: &str, field: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-}
-
 /// The line-protocol address in a `chat-server` log line such as
 /// `2026-11-23T00:00:00Z listening on 127.0.0.1:4000 (line protocol)`; a line
 /// about the web listener does not count.
@@ -670,7 +635,7 @@ impl ServerProcess {
     }
 
     fn status(&self, field: &str) -> Option<u64> {
-        proc_status(self.pid?, field)
+        procfs::status_field(self.pid?, field)
     }
 }
 
@@ -1141,7 +1106,7 @@ impl RssSampler {
             let mut next = Instant::now();
             while !stopped.load(Ordering::Relaxed) && Instant::now() < deadline {
                 if Instant::now() >= next {
-                    samples.extend(proc_status(pid, "VmRSS"));
+                    samples.extend(procfs::status_field(pid, "VmRSS"));
                     next += Duration::from_secs(1);
                 }
                 thread::sleep(Duration::from_millis(20));
@@ -1307,7 +1272,7 @@ const GRACE: Duration = Duration::from_secs(10);
 /// Runs one workload and reports what it measured.
 pub fn run(options: &Options) -> Result<Report, String> {
     let deadline = Instant::now() + options.timeout;
-    let load_average = load_average();
+    let load_average = procfs::load_average();
     let server = ServerProcess::start(&options.target, options.clients)?;
     let epoch = Instant::now();
     let totals = Arc::new(Totals::default());
@@ -1332,8 +1297,8 @@ pub fn run(options: &Options) -> Result<Report, String> {
 
     // Log everybody in; the `connect` workload measures exactly this.
     let started = Instant::now();
-    let server_cpu_at_login = server.pid.and_then(|pid| cpu_seconds(&pid.to_string()));
-    let bench_cpu_at_login = cpu_seconds("self");
+    let server_cpu_at_login = server.pid.and_then(procfs::cpu_seconds);
+    let bench_cpu_at_login = procfs::cpu_seconds(std::process::id());
     let mut writers = Vec::new();
     let mut connected = 0u64;
     let answered = || totals.oks.load(Ordering::Relaxed) + totals.refused.load(Ordering::Relaxed);
@@ -1379,8 +1344,8 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let (server_cpu_at_start, bench_cpu_at_start) = match options.workload {
         Workload::Connect => (server_cpu_at_login, bench_cpu_at_login),
         _ => (
-            server.pid.and_then(|pid| cpu_seconds(&pid.to_string())),
-            cpu_seconds("self"),
+            server.pid.and_then(procfs::cpu_seconds),
+            procfs::cpu_seconds(std::process::id()),
         ),
     };
     let sent = match options.workload {
@@ -1427,9 +1392,9 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let used = |at_start: Option<f64>, now: Option<f64>| Some(now? - at_start?);
     report.server_cpu = used(
         server_cpu_at_start,
-        server.pid.and_then(|pid| cpu_seconds(&pid.to_string())),
+        server.pid.and_then(procfs::cpu_seconds),
     );
-    report.bench_cpu = used(bench_cpu_at_start, cpu_seconds("self"));
+    report.bench_cpu = used(bench_cpu_at_start, procfs::cpu_seconds(std::process::id()));
     report.rss_kb_timeline = sampler.map(RssSampler::finish).unwrap_or_default();
 
     let received = readers.finish();
@@ -1508,27 +1473,6 @@ mod tests {
         let p = a.percentiles().unwrap();
         assert_eq!((p.p50, p.p99, p.max), (10, 10, 20_000));
         assert!(p.p999 > 19_950 && p.p999 <= 20_000);
-    }
-
-    #[test]
-    fn status_fields() {
-        let status =
-            "Name:\tchat-server\nVmHWM:\t   50000 kB\nVmRSS:\t   45228 kB\nThreads:\t4002\n";
-        assert_eq!(parse_status_field(status, "VmRSS"), Some(45228));
-        assert_eq!(parse_status_field(status, "VmHWM"), Some(50000));
-        assert_eq!(parse_status_field(status, "Threads"), Some(4002));
-        assert_eq!(parse_status_field(status, "VmSwap"), None);
-        assert_eq!(parse_status_field("VmRSS:\tlots kB\n", "VmRSS"), None);
-    }
-
-    #[test]
-    fn cpu_ticks_from_proc_stat() {
-        let stat = "4242 (chat (x) server) S 1 4242 1 0 -1 4194560 500 0 0 0 \
-                    150 25 0 0 20 0 2002 0 123 1234567 890 18446744073709551615\n";
-        assert_eq!(parse_stat_cpu_ticks(stat), Some(175));
-        assert_eq!(parse_stat_cpu_ticks("4242 (short) S 1 2"), None);
-        assert!(cpu_seconds("self").is_some());
-        assert!(load_average().is_some());
     }
 
     #[test]

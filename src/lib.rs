@@ -15,6 +15,7 @@ pub mod http;
 pub mod lines;
 pub mod log;
 pub mod outbox;
+pub mod procfs;
 pub mod protocol;
 pub mod ratelimit;
 pub mod registry;

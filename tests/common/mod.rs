@@ -12,6 +12,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use chat::procfs;
 use chat::server::{Config, Server};
 
 /// How long a test waits for a line it expects before failing.
@@ -204,27 +205,13 @@ impl Running {
 
     /// A field of `/proc/PID/status` in kB (e.g. `VmRSS`).
     pub fn status_kb(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("read /proc/PID/status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        procfs::status_field(self.child.id(), field)
             .unwrap_or_else(|| panic!("no {field} in /proc/PID/status"))
     }
 
     /// User plus system CPU time used so far, in clock ticks.
     pub fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .expect("read /proc/PID/stat");
-        // Fields after the command name (which ends with ')'): utime is the
-        // 12th and stime the 13th of them.
-        let after_name = &stat[stat.rfind(')').expect("stat has a name") + 2..];
-        let fields: Vec<u64> = after_name
-            .split_whitespace()
-            .map(|f| f.parse().unwrap_or(0))
-            .collect();
-        fields[11] + fields[12]
+        procfs::cpu_ticks(self.child.id()).expect("utime and stime in /proc/PID/stat")
     }
 }
 
