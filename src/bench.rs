@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::procfs;
+use crate::{json, procfs};
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -496,7 +496,7 @@ impl Report {
             self.stalled_dropped
                 .map_or("null".to_string(), |d| d.to_string()),
             seconds(self.stalled_dropped_after),
-            self.problem.as_deref().map_or("null".to_string(), json_string),
+            self.problem.as_deref().map_or("null".to_string(), json::string_literal),
             self.load_average
                 .map_or("null".to_string(), |l| format!("{l:.2}")),
         )
@@ -506,23 +506,6 @@ impl Report {
 /// Seconds with millisecond precision, or `null`.
 fn seconds(value: Option<f64>) -> String {
     value.map_or("null".to_string(), |s| format!("{s:.3}"))
-}
-
-/// `text` as a JSON string literal.
-pub fn json_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -1668,14 +1651,6 @@ mod tests {
         assert!(connect(29.0, 20).target().1);
         assert!(!connect(31.0, 20).target().1);
         assert!(!connect(29.0, 21).target().1);
-    }
-
-    #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(
-            json_string("a \"b\" \\ c\n\u{1}é"),
-            r#""a \"b\" \\ c\u000a\u0001é""#
-        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod client;
 pub mod flush;
 pub mod http;
+pub mod json;
 pub mod lines;
 pub mod log;
 pub mod outbox;

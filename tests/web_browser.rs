@@ -18,7 +18,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use chat::bench::json_string;
+use chat::json;
 use chat::server::{Config, Server};
 
 /// Everything the test waits for must happen within this (generous: the
@@ -254,7 +254,7 @@ impl Browser {
         let created = self.call(
             None,
             "Target.createTarget",
-            &format!(r#"{{"url":{}}}"#, json_string(url)),
+            &format!(r#"{{"url":{}}}"#, json::string_literal(url)),
         );
         let target = string_field(&created, "targetId").expect("a target id");
         let attached = self.call(
@@ -294,9 +294,9 @@ impl Page {
     fn wait_for(&self, browser: &mut Browser, expression: &str, expected: &str) {
         let params = format!(
             r#"{{"expression":{},"returnByValue":true}}"#,
-            json_string(expression)
+            json::string_literal(expression)
         );
-        let wanted = format!(r#""value":{}"#, json_string(expected));
+        let wanted = format!(r#""value":{}"#, json::string_literal(expected));
         let mut reply = String::new();
         for _ in 0..1000 {
             if Instant::now() > browser.deadline {
