@@ -20,16 +20,15 @@
 //! with `epoll_wait(2)` without blocking, and nap half a millisecond whenever
 //! few were ready (see `COALESCE`). std has no multiplexer, and
 //! `poll(2)` over thousands of sockets spent most of the generator's time
-//! registering and unregistering wait queues, so the three epoll calls are
-//! declared here against the C library that std already links (no crate).
+//! registering and unregistering wait queues, so the readers use epoll through
+//! [`sys::Poller`](crate::sys::Poller).
 //! Latencies go into a fixed-size histogram per reader thread rather than a
 //! list, so memory stays bounded however long a run is.
 
-use std::ffi::{c_int, c_ulong};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,7 +37,8 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::{json, procfs};
+use crate::sys::{EpollEvent, Poller};
+use crate::{json, procfs, sys};
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -571,7 +571,7 @@ impl ServerProcess {
         // makes one async-signal-safe system call (prctl), touching no memory
         // shared with the parent.
         unsafe {
-            command.pre_exec(die_with_parent);
+            command.pre_exec(sys::die_with_parent);
         }
         let mut child = command
             .stdin(Stdio::null())
@@ -628,23 +628,6 @@ impl Drop for ServerProcess {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-}
-
-extern "C" {
-    fn prctl(option: c_int, ...) -> c_int;
-}
-
-/// Asks the kernel to kill this (child) process when its parent dies, so a
-/// spawned server cannot outlive a bench that was interrupted.
-fn die_with_parent() -> io::Result<()> {
-    const PR_SET_PDEATHSIG: c_int = 1;
-    const SIGKILL: c_ulong = 9;
-    // SAFETY: prctl(PR_SET_PDEATHSIG, signal) takes one integer argument and
-    // touches no memory of ours.
-    match unsafe { prctl(PR_SET_PDEATHSIG, SIGKILL) } {
-        -1 => Err(io::Error::last_os_error()),
-        _ => Ok(()),
     }
 }
 
@@ -848,96 +831,6 @@ impl Clock {
     }
 }
 
-/// `struct epoll_event` from `<sys/epoll.h>`: packed on x86-64 only.
-#[cfg_attr(target_arch = "x86_64", repr(C, packed))]
-#[cfg_attr(not(target_arch = "x86_64"), repr(C))]
-#[derive(Clone, Copy)]
-struct EpollEvent {
-    events: u32,
-    data: u64,
-}
-
-extern "C" {
-    fn epoll_create1(flags: c_int) -> c_int;
-    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut EpollEvent) -> c_int;
-    fn epoll_wait(epfd: c_int, events: *mut EpollEvent, max: c_int, timeout_ms: c_int) -> c_int;
-}
-
-/// An epoll instance: which of many sockets have something to read.
-struct Poller {
-    epoll: OwnedFd,
-}
-
-impl Poller {
-    const CLOEXEC: c_int = 0o2_000_000;
-    const ADD: c_int = 1;
-    const DELETE: c_int = 2;
-    const READABLE: u32 = 0x1;
-
-    fn new() -> io::Result<Poller> {
-        // SAFETY: epoll_create1 takes a flag and returns a new descriptor or -1.
-        let fd = unsafe { epoll_create1(Self::CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just created, is open, and nothing else owns it.
-        let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Poller { epoll })
-    }
-
-    fn control(&self, op: c_int, fd: RawFd, token: u64) -> io::Result<()> {
-        let mut event = EpollEvent {
-            events: Self::READABLE,
-            data: token,
-        };
-        // SAFETY: `event` is a valid epoll_event for the duration of the call;
-        // the kernel only reads it.
-        match unsafe { epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut event) } {
-            -1 => Err(io::Error::last_os_error()),
-            _ => Ok(()),
-        }
-    }
-
-    fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
-        self.control(Self::ADD, fd, token)
-    }
-
-    fn remove(&self, fd: RawFd) -> io::Result<()> {
-        self.control(Self::DELETE, fd, 0)
-    }
-
-    /// Waits up to `timeout_ms` and returns the tokens of readable sockets
-    /// (those closed or in error too: reading tells which).
-    fn wait<'e>(&self, events: &'e mut [EpollEvent], timeout_ms: c_int) -> io::Result<Tokens<'e>> {
-        let max = c_int::try_from(events.len()).unwrap_or(c_int::MAX);
-        // SAFETY: `events` is an exclusively borrowed array of at least `max`
-        // epoll_event structs, which is all the kernel writes to.
-        let ready =
-            unsafe { epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
-        match usize::try_from(ready) {
-            Ok(ready) => Ok(Tokens(events.get(..ready).unwrap_or_default().iter())),
-            Err(_) => Err(io::Error::last_os_error()),
-        }
-    }
-}
-
-/// The tokens of the events one [`Poller::wait`] returned.
-struct Tokens<'e>(std::slice::Iter<'e, EpollEvent>);
-
-impl ExactSizeIterator for Tokens<'_> {}
-
-impl Iterator for Tokens<'_> {
-    type Item = u64;
-    fn next(&mut self) -> Option<u64> {
-        // Copy the field out: a reference into a packed struct is not allowed.
-        self.0.next().map(|event| event.data)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.0.size_hint()
-    }
-}
-
 /// What a reader thread hands back: its clients and their latencies.
 #[derive(Default)]
 struct ReaderResult {
@@ -1029,7 +922,7 @@ fn read_loop(
 ) -> ReaderResult {
     // Bound here: the tokens are `Client` indexes, so this can't move.
     let mut clients: Vec<Client> = Vec::new();
-    let mut events = vec![EpollEvent { events: 0, data: 0 }; 256];
+    let mut events = vec![EpollEvent::default(); 256];
     let mut buf = vec![0u8; 64 * 1024];
     while !stop.load(Ordering::Relaxed) {
         while let Ok(stream) = inbox.try_recv() {

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::lines::{LineReader, Next};
 use crate::protocol::{self, sanitize, Command, ErrorCode, ServerLine};
+use crate::sys;
 
 /// How often an otherwise quiet client pings the server, well inside the
 /// server's 60 s idle timeout.
@@ -193,7 +194,14 @@ impl Clock {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
         let unix = i64::try_from(unix).unwrap_or(i64::MAX);
-        local_clock(unix).unwrap_or_else(|| Clock::utc(unix))
+        match sys::local_time_of_day(unix) {
+            Some((hour, minute, second)) => Clock {
+                hour,
+                minute,
+                second,
+            },
+            None => Clock::utc(unix),
+        }
     }
 
     /// The UTC time of day at `unix` seconds since 1970.
@@ -212,58 +220,6 @@ impl fmt::Display for Clock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:02}:{:02}:{:02}", self.hour, self.minute, self.second)
     }
-}
-
-/// The local time of day, from the C library that `std` already links: it knows
-/// `TZ` and `/etc/localtime`, and reading a time zone database is not a chat
-/// client's job.
-#[cfg(all(unix, target_pointer_width = "64"))]
-fn local_clock(unix: i64) -> Option<Clock> {
-    use std::os::raw::{c_char, c_int, c_long};
-
-    /// `struct tm`: nine `int`s (the first three are seconds, minutes, hours on
-    /// every Unix), then fields that differ between systems, followed here by
-    /// spare room so that ours is never smaller than the library's.
-    #[repr(C)]
-    struct Tm {
-        sec_min_hour: [c_int; 3],
-        _date_fields: [c_int; 6],
-        _gmtoff: c_long,
-        _zone: *const c_char,
-        _spare: [c_long; 8],
-    }
-
-    extern "C" {
-        fn localtime_r(time: *const c_long, result: *mut Tm) -> *mut Tm;
-    }
-
-    // On 64-bit Unix, `time_t` is a `long`.
-    let time: c_long = unix;
-    let mut tm = Tm {
-        sec_min_hour: [0; 3],
-        _date_fields: [0; 6],
-        _gmtoff: 0,
-        _zone: std::ptr::null(),
-        _spare: [0; 8],
-    };
-    // SAFETY: both pointers are valid for the call: `time` is a live `time_t`,
-    // and `tm` is a live buffer at least as large as the C `struct tm`, which
-    // `localtime_r` fills (it is the re-entrant variant: no shared static).
-    let filled = unsafe { localtime_r(&time, &mut tm) };
-    if filled.is_null() {
-        return None;
-    }
-    let [second, minute, hour] = tm.sec_min_hour.map(|field| u8::try_from(field).ok());
-    Some(Clock {
-        hour: hour.filter(|h| *h < 24)?,
-        minute: minute.filter(|m| *m < 60)?,
-        second: second.filter(|s| *s <= 60)?,
-    })
-}
-
-#[cfg(not(all(unix, target_pointer_width = "64")))]
-fn local_clock(_unix: i64) -> Option<Clock> {
-    None
 }
 
 /// How lines are decorated: colours only for a person at a terminal.
