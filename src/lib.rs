@@ -7,7 +7,6 @@
 //! format lives in [`protocol`].
 
 pub mod base64;
-pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod flush;
