@@ -8,7 +8,6 @@
 
 pub mod base64;
 pub mod cli;
-pub mod client;
 pub mod flush;
 pub mod http;
 pub mod json;
