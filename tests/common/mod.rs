@@ -28,9 +28,22 @@ pub fn config() -> Config {
     }
 }
 
+/// The test configuration with the web listener on, on a free loopback port too.
+pub fn web_config() -> Config {
+    Config {
+        web_addr: Some("127.0.0.1:0".parse().unwrap()),
+        ..config()
+    }
+}
+
 /// A server with the test defaults.
 pub fn start() -> Server {
     Server::bind(config()).expect("server starts")
+}
+
+/// A server with the test defaults and its web listener on.
+pub fn start_web() -> Server {
+    Server::bind(web_config()).expect("server starts")
 }
 
 /// A server with the test defaults changed by `tweak`.
@@ -90,13 +103,37 @@ impl Client {
                 Some(String::from_utf8(buf).expect("server sent UTF-8"))
             }
             Err(err) if err.kind() == ErrorKind::ConnectionReset => None,
-            Err(err) => panic!("no line within {PATIENCE:?}: {err}"),
+            Err(err) => panic!("no line in time: {err}"),
         }
     }
 
     /// Asserts that the next line is exactly `want`.
     pub fn expect(&mut self, want: &str) {
         assert_eq!(self.line(), want);
+    }
+
+    /// Reads lines until `want` arrives, skipping any others, for as long as
+    /// `deadline` allows: for what may take longer than [`PATIENCE`], such as
+    /// a browser starting.
+    pub fn skip_until(&mut self, want: &str, deadline: Instant) {
+        let mut skipped = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no {want:?} in time; got {skipped:?}");
+            assert!(
+                skipped.len() < 1000,
+                "no {want:?} in 1000 lines: {skipped:?}"
+            );
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let line = self
+                .try_line()
+                .unwrap_or_else(|| panic!("connection closed before {want:?}; got {skipped:?}"));
+            if line == want {
+                break;
+            }
+            skipped.push(line);
+        }
+        self.stream.set_read_timeout(Some(PATIENCE)).unwrap();
     }
 
     /// Asserts that nothing else has arrived: a `PING` round trip comes back
