@@ -278,10 +278,7 @@ fn a_broken_frame_is_logged_with_its_close_status() {
     let mut ws = Ws::connect(web);
     ws.send_frame(0x81, b"MSG hi", false);
     assert_eq!(ws.close_status(), 1002);
-    let left = (0..10)
-        .map(|_| server.next_log())
-        .find(|line| line.contains(" left "))
-        .expect("the departure is logged");
+    let left = server.log_containing(" left ");
     assert!(
         left.ends_with("left (not logged in): websocket protocol violation (close 1002)"),
         "{left}"

@@ -220,10 +220,7 @@ impl Running {
             log,
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         };
-        let listening = (0..5)
-            .map(|_| running.next_log())
-            .find(|line| line.contains("listening on"))
-            .expect("the server logs where it listens");
+        let listening = running.log_containing("listening on");
         running.addr = listening
             .split_whitespace()
             .skip_while(|w| *w != "on")
@@ -238,6 +235,19 @@ impl Running {
         self.log
             .recv_timeout(PATIENCE)
             .expect("the server logs a line in time")
+    }
+
+    /// The next line of the server's log that contains `text`, skipping the
+    /// others; panics if none comes within [`PATIENCE`].
+    pub fn log_containing(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let line = self.next_log();
+            if line.contains(text) {
+                return line;
+            }
+            assert!(Instant::now() < deadline, "no log line with {text:?}");
+        }
     }
 
     /// A field of `/proc/PID/status` in kB (e.g. `VmRSS`).
