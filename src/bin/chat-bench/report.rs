@@ -86,7 +86,7 @@ impl Report {
     }
 
     /// The performance target for this workload (as specified by
-    /// [`Options::defaults`]), and whether this run met it.
+    /// [`Options::defaults`](crate::options::Options::defaults)), and whether this run met it.
     pub fn target(&self) -> (&'static str, bool) {
         let p99_within = |ms: u64| self.latency.is_some_and(|l| l.p99 <= ms * 1000);
         let nothing_lost = self.complete && self.lost == 0 && self.duplicates == 0;
