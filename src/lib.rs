@@ -34,7 +34,4 @@ pub mod protocol;
 pub mod server;
 pub mod support;
 
-pub mod bench;
-pub mod client;
-
 pub use front::lines::{LineReader, Next};

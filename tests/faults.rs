@@ -32,14 +32,7 @@ fn a_reset_connection_leaves_once_and_frees_the_name() {
     alice.expect_nothing_pending();
     let _bob = Client::login(server.addr, "bob");
     alice.expect("INFO bob connected");
-    let deadline = Instant::now() + PATIENCE;
-    let left = loop {
-        let line = server.next_log();
-        if line.contains("left bob:") {
-            break line;
-        }
-        assert!(Instant::now() < deadline, "bob's departure not logged");
-    };
+    let left = server.log_containing("left bob:");
     assert!(left.ends_with("error: connection reset"), "{left}");
 }
 
@@ -72,14 +65,7 @@ fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
     let crowd: Vec<TcpStream> = (0..40)
         .map(|_| TcpStream::connect(addr).expect("connect (queued by the kernel)"))
         .collect();
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let line = server.next_log();
-        if line.contains("accept failed") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no accept failure logged");
-    }
+    server.log_containing("accept failed");
     let cpu_before = server.cpu_ticks();
     thread::sleep(Duration::from_secs(1));
     let spent = server.cpu_ticks() - cpu_before;
@@ -129,13 +115,7 @@ fn out_of_threads_clients_are_refused_politely_and_served_again_later() {
         refused.expect("BYE server-full");
         refused.expect_closed();
     }
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if server.next_log().contains("refused: cannot start a thread") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the failure was not logged");
-    }
+    server.log_containing("refused: cannot start a thread");
     // Everybody already inside is still served.
     first.send("MSG still here");
     first.expect("MSG first still here");

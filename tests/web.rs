@@ -11,15 +11,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use chat::server::{Config, Server};
-use common::{Client, PATIENCE};
-
-fn start() -> Server {
-    Server::bind(Config {
-        web_addr: Some("127.0.0.1:0".parse().unwrap()),
-        ..common::config()
-    })
-    .expect("server starts")
-}
+use common::{start_web, Client, PATIENCE};
 
 /// Sends a raw HTTP request and returns the whole response (the server closes).
 fn http(addr: SocketAddr, request: &[u8]) -> String {
@@ -143,7 +135,7 @@ impl Ws {
 
 #[test]
 fn websocket_and_tcp_users_share_one_room() {
-    let server = start();
+    let server = start_web();
     let web = server.web_addr().expect("web listener");
     let mut tcp = Client::login(server.addr(), "tcpuser");
     let mut ws = Ws::connect(web);
@@ -178,7 +170,7 @@ type Breakage = Box<dyn Fn(&mut Ws)>;
 
 #[test]
 fn broken_frames_close_with_the_right_status_and_free_the_name() {
-    let server = start();
+    let server = start_web();
     let web = server.web_addr().unwrap();
     let mut tcp = Client::login(server.addr(), "watcher");
     let cases: [(&str, Breakage, u16); 5] = [
@@ -222,7 +214,7 @@ fn broken_frames_close_with_the_right_status_and_free_the_name() {
 
 #[test]
 fn plain_http_gets_proper_answers() {
-    let server = start();
+    let server = start_web();
     let web = server.web_addr().unwrap();
     let page = http(web, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(page.starts_with("HTTP/1.1 200"), "{page:.200}");
@@ -252,9 +244,8 @@ fn plain_http_gets_proper_answers() {
 #[test]
 fn browser_pings_keep_a_websocket_user_alive() {
     let server = Server::bind(Config {
-        web_addr: Some("127.0.0.1:0".parse().unwrap()),
         idle_timeout: std::time::Duration::from_millis(1000),
-        ..common::config()
+        ..common::web_config()
     })
     .unwrap();
     let mut pinging = Ws::connect(server.web_addr().unwrap());
@@ -287,10 +278,7 @@ fn a_broken_frame_is_logged_with_its_close_status() {
     let mut ws = Ws::connect(web);
     ws.send_frame(0x81, b"MSG hi", false);
     assert_eq!(ws.close_status(), 1002);
-    let left = (0..10)
-        .map(|_| server.next_log())
-        .find(|line| line.contains(" left "))
-        .expect("the departure is logged");
+    let left = server.log_containing(" left ");
     assert!(
         left.ends_with("left (not logged in): websocket protocol violation (close 1002)"),
         "{left}"

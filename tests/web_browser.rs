@@ -10,16 +10,17 @@
 //!
 //! Where Chromium is not installed the test says so and passes; CI installs it.
 
+mod common;
+
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use chat::bench::json_string;
-use chat::server::{Config, Server};
+use chat::support::json;
+use common::Client;
 
 /// Everything the test waits for must happen within this (generous: the
 /// machine is shared, and Chromium's first start is slow).
@@ -39,28 +40,18 @@ fn browser_and_tcp_users_chat_with_each_other() {
         return;
     };
     let deadline = Instant::now() + DEADLINE;
-    let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let server = Server::bind(Config {
-        addr: loopback,
-        web_addr: Some(loopback),
-        log: false,
-        data_dir: None,
-        ..Config::default()
-    })
-    .expect("server starts");
+    let server = common::start_web();
     let web = server.web_addr().expect("the web listener is on");
 
-    let mut tcp = LineClient::connect(server.addr(), deadline);
-    tcp.send("LOGIN tcpuser");
-    tcp.expect("OK");
+    let mut tcp = Client::login(server.addr(), "tcpuser");
 
     let mut browser = Browser::launch(&chromium, deadline);
     let page = browser.open(&format!("http://{web}/?name=webby&say=hello"));
 
     // The browser user's arrival and message reach the TCP user.
-    tcp.expect("INFO webby connected");
+    tcp.skip_until("INFO webby connected", deadline);
     tcp.send("MSG hi-browser");
-    tcp.expect("MSG webby hello");
+    tcp.skip_until("MSG webby hello", deadline);
 
     // The TCP user's message, sent after the browser logged in, reaches the page.
     let text_from = |name: &str| {
@@ -84,7 +75,7 @@ fn browser_and_tcp_users_chat_with_each_other() {
 
     // Closing the browser is the browser user leaving.
     browser.close();
-    tcp.expect("INFO webby disconnected");
+    tcp.skip_until("INFO webby disconnected", deadline);
     server.stop();
 }
 
@@ -94,49 +85,6 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
-}
-
-/// A line-protocol user on a plain socket.
-struct LineClient {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-    deadline: Instant,
-}
-
-impl LineClient {
-    fn connect(addr: SocketAddr, deadline: Instant) -> LineClient {
-        let stream = TcpStream::connect(addr).expect("connect to the line protocol");
-        let writer = stream.try_clone().expect("clone the socket");
-        LineClient {
-            reader: BufReader::new(stream),
-            writer,
-            deadline,
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        self.writer
-            .write_all(format!("{line}\n").as_bytes())
-            .expect("send a line");
-    }
-
-    /// Reads lines until `wanted` arrives, skipping others.
-    fn expect(&mut self, wanted: &str) {
-        let mut seen = Vec::new();
-        for _ in 0..1000 {
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "no {wanted:?} in time; got {seen:?}");
-            self.reader.get_ref().set_read_timeout(Some(left)).unwrap();
-            let mut line = String::new();
-            match self.reader.read_line(&mut line) {
-                Ok(0) => panic!("connection closed before {wanted:?}; got {seen:?}"),
-                Ok(_) if line.trim_end() == wanted => return,
-                Ok(_) => seen.push(line.trim_end().to_string()),
-                Err(err) => panic!("no {wanted:?} ({err}); got {seen:?}"),
-            }
-        }
-        panic!("no {wanted:?} in 1000 lines: {seen:?}");
-    }
 }
 
 /// Headless Chromium, driven over the DevTools protocol on a pipe. Dropping
@@ -255,7 +203,7 @@ impl Browser {
         let created = self.call(
             None,
             "Target.createTarget",
-            &format!(r#"{{"url":{}}}"#, json_string(url)),
+            &format!(r#"{{"url":{}}}"#, json::string_literal(url)),
         );
         let target = string_field(&created, "targetId").expect("a target id");
         let attached = self.call(
@@ -295,9 +243,9 @@ impl Page {
     fn wait_for(&self, browser: &mut Browser, expression: &str, expected: &str) {
         let params = format!(
             r#"{{"expression":{},"returnByValue":true}}"#,
-            json_string(expression)
+            json::string_literal(expression)
         );
-        let wanted = format!(r#""value":{}"#, json_string(expected));
+        let wanted = format!(r#""value":{}"#, json::string_literal(expected));
         let mut reply = String::new();
         for _ in 0..1000 {
             if Instant::now() > browser.deadline {

@@ -9,7 +9,7 @@
 //! *claims* it, and takes on writing it out: the append returns a [`Claim`],
 //! which the thread keeps in its [`Claims`](super::Claims) and writes out once
 //! it has let go of the hub's lock and before it next waits for its own client (the flush is one `send` that never
-//! blocks, see [`crate::sys::send_nonblocking`]). Lines that others append
+//! blocks, see [`crate::support::sys::send_nonblocking`]). Lines that others append
 //! meanwhile ride along in the same `send`. A delivered line therefore costs a
 //! share of one system call and no thread wake-up, which is what makes
 //! thread-per-connection fast at fan-out; a session that handles several lines

@@ -1,5 +1,5 @@
-//! The two socket calls `std` does not offer, declared against the C library
-//! that `std` itself links (no crate involved).
+//! Every call into the C library that `std` itself links (no crate involved),
+//! for what `std` does not offer.
 //!
 //! - [`send_nonblocking`]: one `send` that never waits, while the socket stays
 //!   blocking for every other thread using it. `set_nonblocking` cannot do that:
@@ -9,9 +9,18 @@
 //! - [`raise_listen_backlog`]: `std` listens with a backlog of 128, which a burst
 //!   of logins overflows; the kernel then drops connection attempts and clients
 //!   wait a second or more for their SYN to be resent.
+//! - `Poller` (Linux): `epoll(7)`, which sockets of thousands have something to
+//!   read, for `chat-bench`'s readers; `poll(2)` over that many spends its time
+//!   registering and unregistering wait queues.
+//! - `die_with_parent` (Linux): a spawned process that cannot outlive the one
+//!   that started it, for the server `chat-bench` runs.
+//! - [`local_time_of_day`]: the local time as `chat-client` shows it; the C
+//!   library knows `TZ` and `/etc/localtime`, and reading a time zone database
+//!   is not a chat client's job.
 //!
-//! Elsewhere than Linux both calls step aside: `send_nonblocking` reports that it
-//! would block (so a writer thread does every write) and the backlog stays 128.
+//! Elsewhere than Linux both socket calls step aside: `send_nonblocking` reports
+//! that it would block (so a writer thread does every write) and the backlog
+//! stays 128. `chat-bench` is for Linux only.
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -75,7 +84,187 @@ mod linux {
     extern "C" {
         pub fn send(fd: c_int, buf: *const c_void, len: usize, flags: c_int) -> isize;
         pub fn listen(fd: c_int, backlog: c_int) -> c_int;
+        pub fn prctl(option: c_int, ...) -> c_int;
     }
+}
+
+/// Asks the kernel to kill this (child) process when its parent dies, so a
+/// spawned server cannot outlive a bench that was interrupted. Meant for
+/// `CommandExt::pre_exec`: it makes one async-signal-safe system call.
+#[cfg(target_os = "linux")]
+pub fn die_with_parent() -> io::Result<()> {
+    use std::ffi::{c_int, c_ulong};
+    const PR_SET_PDEATHSIG: c_int = 1;
+    const SIGKILL: c_ulong = 9;
+    // SAFETY: prctl(PR_SET_PDEATHSIG, signal) takes one integer argument and
+    // touches no memory of ours.
+    match unsafe { linux::prctl(PR_SET_PDEATHSIG, SIGKILL) } {
+        -1 => Err(io::Error::last_os_error()),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(target_os = "linux")]
+pub use epoll::{EpollEvent, Poller, Tokens};
+
+/// `epoll(7)`, behind a [`Poller`] that only hands out tokens.
+#[cfg(target_os = "linux")]
+mod epoll {
+    use std::ffi::c_int;
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+    /// `struct epoll_event` from `<sys/epoll.h>`: packed on x86-64 only. Only
+    /// [`Poller::wait`] fills it in; a buffer of them starts out as `default()`.
+    #[cfg_attr(target_arch = "x86_64", repr(C, packed))]
+    #[cfg_attr(not(target_arch = "x86_64"), repr(C))]
+    #[derive(Clone, Copy, Default)]
+    pub struct EpollEvent {
+        events: u32,
+        data: u64,
+    }
+
+    extern "C" {
+        fn epoll_create1(flags: c_int) -> c_int;
+        fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut EpollEvent) -> c_int;
+        fn epoll_wait(epfd: c_int, events: *mut EpollEvent, max: c_int, timeout_ms: c_int)
+            -> c_int;
+    }
+
+    /// An epoll instance: which of many sockets have something to read. Each
+    /// socket is added with a token, which is what [`Poller::wait`] hands back.
+    pub struct Poller {
+        epoll: OwnedFd,
+    }
+
+    impl Poller {
+        const CLOEXEC: c_int = 0o2_000_000;
+        const ADD: c_int = 1;
+        const DELETE: c_int = 2;
+        const READABLE: u32 = 0x1;
+
+        pub fn new() -> io::Result<Poller> {
+            // SAFETY: epoll_create1 takes a flag and returns a new descriptor or -1.
+            let fd = unsafe { epoll_create1(Self::CLOEXEC) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `fd` was just created, is open, and nothing else owns it.
+            let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+            Ok(Poller { epoll })
+        }
+
+        fn control(&self, op: c_int, fd: RawFd, token: u64) -> io::Result<()> {
+            let mut event = EpollEvent {
+                events: Self::READABLE,
+                data: token,
+            };
+            // SAFETY: `event` is a valid epoll_event for the duration of the call;
+            // the kernel only reads it.
+            match unsafe { epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut event) } {
+                -1 => Err(io::Error::last_os_error()),
+                _ => Ok(()),
+            }
+        }
+
+        /// Watches `fd` for something to read, reported as `token`.
+        pub fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
+            self.control(Self::ADD, fd, token)
+        }
+
+        /// Stops watching `fd`.
+        pub fn remove(&self, fd: RawFd) -> io::Result<()> {
+            self.control(Self::DELETE, fd, 0)
+        }
+
+        /// Waits up to `timeout_ms` and returns the tokens of readable sockets
+        /// (those closed or in error too: reading tells which), at most as many
+        /// as `events` holds.
+        pub fn wait<'e>(
+            &self,
+            events: &'e mut [EpollEvent],
+            timeout_ms: c_int,
+        ) -> io::Result<Tokens<'e>> {
+            let max = c_int::try_from(events.len()).unwrap_or(c_int::MAX);
+            // SAFETY: `events` is an exclusively borrowed array of at least `max`
+            // epoll_event structs, which is all the kernel writes to.
+            let ready =
+                unsafe { epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
+            match usize::try_from(ready) {
+                Ok(ready) => Ok(Tokens(events.get(..ready).unwrap_or_default().iter())),
+                Err(_) => Err(io::Error::last_os_error()),
+            }
+        }
+    }
+
+    /// The tokens of the events one [`Poller::wait`] returned.
+    pub struct Tokens<'e>(std::slice::Iter<'e, EpollEvent>);
+
+    impl ExactSizeIterator for Tokens<'_> {}
+
+    impl Iterator for Tokens<'_> {
+        type Item = u64;
+        fn next(&mut self) -> Option<u64> {
+            // Copy the field out: a reference into a packed struct is not allowed.
+            self.0.next().map(|event| event.data)
+        }
+
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            self.0.size_hint()
+        }
+    }
+}
+
+/// The local time of day at `unix` seconds since 1970 as (hour, minute,
+/// second), from the C library's `localtime_r`; `None` if it cannot say.
+/// The second may be 60, a leap second.
+#[cfg(all(unix, target_pointer_width = "64"))]
+pub fn local_time_of_day(unix: i64) -> Option<(u8, u8, u8)> {
+    use std::os::raw::{c_char, c_int, c_long};
+
+    /// `struct tm`: nine `int`s (the first three are seconds, minutes, hours on
+    /// every Unix), then fields that differ between systems, followed here by
+    /// spare room so that ours is never smaller than the library's.
+    #[repr(C)]
+    struct Tm {
+        sec_min_hour: [c_int; 3],
+        _date_fields: [c_int; 6],
+        _gmtoff: c_long,
+        _zone: *const c_char,
+        _spare: [c_long; 8],
+    }
+
+    extern "C" {
+        fn localtime_r(time: *const c_long, result: *mut Tm) -> *mut Tm;
+    }
+
+    // On 64-bit Unix, `time_t` is a `long`.
+    let time: c_long = unix;
+    let mut tm = Tm {
+        sec_min_hour: [0; 3],
+        _date_fields: [0; 6],
+        _gmtoff: 0,
+        _zone: std::ptr::null(),
+        _spare: [0; 8],
+    };
+    // SAFETY: both pointers are valid for the call: `time` is a live `time_t`,
+    // and `tm` is a live buffer at least as large as the C `struct tm`, which
+    // `localtime_r` fills (it is the re-entrant variant: no shared static).
+    let filled = unsafe { localtime_r(&time, &mut tm) };
+    if filled.is_null() {
+        return None;
+    }
+    let [second, minute, hour] = tm.sec_min_hour.map(|field| u8::try_from(field).ok());
+    Some((
+        hour.filter(|h| *h < 24)?,
+        minute.filter(|m| *m < 60)?,
+        second.filter(|s| *s <= 60)?,
+    ))
+}
+
+#[cfg(not(all(unix, target_pointer_width = "64")))]
+pub fn local_time_of_day(_unix: i64) -> Option<(u8, u8, u8)> {
+    None
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -115,5 +304,23 @@ mod tests {
             err.kind(),
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
         ));
+    }
+
+    #[test]
+    fn the_poller_hands_back_the_token_of_a_readable_socket() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut sender = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (receiver, _) = listener.accept().unwrap();
+        let poller = Poller::new().unwrap();
+        poller.add(receiver.as_raw_fd(), 7).unwrap();
+        let mut events = [EpollEvent::default(); 4];
+        assert_eq!(poller.wait(&mut events, 0).unwrap().count(), 0);
+        sender.write_all(b"x").unwrap();
+        let ready: Vec<u64> = poller.wait(&mut events, 10_000).unwrap().collect();
+        assert_eq!(ready, [7]);
+        poller.remove(receiver.as_raw_fd()).unwrap();
+        assert_eq!(poller.wait(&mut events, 0).unwrap().count(), 0);
     }
 }

@@ -12,6 +12,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use chat::support::procfs;
 use chat::server::{Config, Server};
 
 /// How long a test waits for a line it expects before failing.
@@ -29,9 +30,22 @@ pub fn config() -> Config {
     }
 }
 
+/// The test configuration with the web listener on, on a free loopback port too.
+pub fn web_config() -> Config {
+    Config {
+        web_addr: Some("127.0.0.1:0".parse().unwrap()),
+        ..config()
+    }
+}
+
 /// A server with the test defaults.
 pub fn start() -> Server {
     Server::bind(config()).expect("server starts")
+}
+
+/// A server with the test defaults and its web listener on.
+pub fn start_web() -> Server {
+    Server::bind(web_config()).expect("server starts")
 }
 
 /// A server with the test defaults changed by `tweak`.
@@ -91,13 +105,37 @@ impl Client {
                 Some(String::from_utf8(buf).expect("server sent UTF-8"))
             }
             Err(err) if err.kind() == ErrorKind::ConnectionReset => None,
-            Err(err) => panic!("no line within {PATIENCE:?}: {err}"),
+            Err(err) => panic!("no line in time: {err}"),
         }
     }
 
     /// Asserts that the next line is exactly `want`.
     pub fn expect(&mut self, want: &str) {
         assert_eq!(self.line(), want);
+    }
+
+    /// Reads lines until `want` arrives, skipping any others, for as long as
+    /// `deadline` allows: for what may take longer than [`PATIENCE`], such as
+    /// a browser starting.
+    pub fn skip_until(&mut self, want: &str, deadline: Instant) {
+        let mut skipped = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no {want:?} in time; got {skipped:?}");
+            assert!(
+                skipped.len() < 1000,
+                "no {want:?} in 1000 lines: {skipped:?}"
+            );
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let line = self
+                .try_line()
+                .unwrap_or_else(|| panic!("connection closed before {want:?}; got {skipped:?}"));
+            if line == want {
+                break;
+            }
+            skipped.push(line);
+        }
+        self.stream.set_read_timeout(Some(PATIENCE)).unwrap();
     }
 
     /// Asserts that nothing else has arrived: a `PING` round trip comes back
@@ -187,10 +225,7 @@ impl Running {
             log,
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         };
-        let listening = (0..5)
-            .map(|_| running.next_log())
-            .find(|line| line.contains("listening on"))
-            .expect("the server logs where it listens");
+        let listening = running.log_containing("listening on");
         running.addr = listening
             .split_whitespace()
             .skip_while(|w| *w != "on")
@@ -207,29 +242,28 @@ impl Running {
             .expect("the server logs a line in time")
     }
 
+    /// The next line of the server's log that contains `text`, skipping the
+    /// others; panics if none comes within [`PATIENCE`].
+    pub fn log_containing(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let line = self.next_log();
+            if line.contains(text) {
+                return line;
+            }
+            assert!(Instant::now() < deadline, "no log line with {text:?}");
+        }
+    }
+
     /// A field of `/proc/PID/status` in kB (e.g. `VmRSS`).
     pub fn status_kb(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("read /proc/PID/status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        procfs::status_field(self.child.id(), field)
             .unwrap_or_else(|| panic!("no {field} in /proc/PID/status"))
     }
 
     /// User plus system CPU time used so far, in clock ticks.
     pub fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .expect("read /proc/PID/stat");
-        // Fields after the command name (which ends with ')'): utime is the
-        // 12th and stime the 13th of them.
-        let after_name = &stat[stat.rfind(')').expect("stat has a name") + 2..];
-        let fields: Vec<u64> = after_name
-            .split_whitespace()
-            .map(|f| f.parse().unwrap_or(0))
-            .collect();
-        fields[11] + fields[12]
+        procfs::cpu_ticks(self.child.id()).expect("utime and stime in /proc/PID/stat")
     }
 }
 

@@ -1,11 +1,31 @@
-//! `chat-client`: parses the command line into [`Options`] and runs the
-//! terminal client on standard input and output.
+//! `chat-client`: the terminal client. It parses the command line into
+//! [`Options`] and runs the client on standard input and output: what a typed
+//! line means ([`input`]), how a server line is shown ([`display`]), and the
+//! connection that ties them together ([`link`]), with its [`heartbeat`].
+//!
+//! The two translations are pure functions, so they are unit-tested without a
+//! socket. The connection is two threads: one reads the server and one reads
+//! the keyboard, so messages keep arriving while the user is typing.
+//!
+//! Some answers need the client to know where they end. `WHO` has no end marker
+//! on the wire, so `/who` sends `WHO` followed by `PING who-<n>`: the server
+//! answers in order, so the `PONG` closes the list. The heartbeat and `/ping`
+//! use their own token prefixes the same way (`hb-`, `rtt-`), which is how the
+//! heartbeat's answers stay hidden while a `/ping` shows its round trip. Leaving
+//! sends `QUIT` and waits for the `BYE`: it comes after every answer to what
+//! was sent before it, so a script loses no line.
+
+mod display;
+mod heartbeat;
+mod input;
+mod link;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chat::client::{self, Options, Style};
 use chat::support::cli::{Args, CliError};
+
+use display::Style;
 
 const USAGE: &str = "\
 usage: chat-client [options]
@@ -32,6 +52,36 @@ Colours are used when the output is a terminal and NO_COLOR is not set.
 /// Pings more often than this would only load the server.
 const MIN_HEARTBEAT: Duration = Duration::from_millis(100);
 
+/// How often an otherwise quiet client pings the server, well inside the
+/// server's 60 s idle timeout.
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Everything `chat-client` can be told on its command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub host: String,
+    pub port: u16,
+    /// Log in at once with this name instead of asking for one.
+    pub name: Option<String>,
+    /// Send every typed line verbatim and print every server line verbatim.
+    pub raw: bool,
+    /// How often to ping; a ping unanswered for twice this long means the
+    /// connection is lost.
+    pub heartbeat: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            host: "127.0.0.1".into(),
+            port: 4000,
+            name: None,
+            raw: false,
+            heartbeat: DEFAULT_HEARTBEAT,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let options = match parse(std::env::args().skip(1)) {
         Ok(Some(options)) => options,
@@ -41,7 +91,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let outcome = client::run(
+    let outcome = link::run(
         &options,
         Style::for_stdout(),
         std::io::stdin(),

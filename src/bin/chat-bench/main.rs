@@ -1,11 +1,48 @@
-//! `chat-bench`: parses the command line into [`Options`] and prints the report.
+//! `chat-bench`: load generator and measuring instrument for the chat server.
+//!
+//! Four workloads, each bounded in count and time and aimed at loopback only:
+//! - `connect`: N clients log in; every login is announced to everybody already
+//!   there, so N clients cause N(N-1)/2 join notices. Measures the time until
+//!   all of them have arrived, and the server's memory and threads per client.
+//! - `fanout`: C clients, S of them each sending M messages as fast as they can;
+//!   every message goes to all C clients (the sender's echo included).
+//! - `latency`: C clients, one sender at a steady rate: delivery latency.
+//! - `slow`: like `latency` with bigger messages, plus one logged-in client that
+//!   never reads: it must be dropped, nobody else may lose or wait, and the
+//!   server's memory must stay flat.
+//!
+//! Payloads are `MSG <seq>:<micros since start>:<padding>`, so every receiver
+//! can check loss, duplicates and order, and latency is measured with one clock
+//! (an [`Instant`](std::time::Instant) in this process).
+//!
+//! The generator shares the machine (two cores here) with the server, so it
+//! must stay cheap: two reader threads each own half of the sockets, poll them
+//! with `epoll_wait(2)` without blocking, and nap half a millisecond whenever
+//! few were ready (see `readers::COALESCE`). std has no multiplexer, and
+//! `poll(2)` over thousands of sockets spent most of the generator's time
+//! registering and unregistering wait queues, so the readers use epoll through
+//! [`chat::support::sys::Poller`]. Latencies go into a fixed-size histogram per reader
+//! thread rather than a list, so memory stays bounded however long a run is.
+//!
+//! This file parses the command line into [`Options`] and prints the report;
+//! [`workloads::run`] is the run itself.
+
+mod histogram;
+mod options;
+mod readers;
+mod received;
+mod report;
+mod senders;
+mod server_process;
+mod workloads;
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chat::bench::{self, Options, Target, Workload};
 use chat::support::cli::{Args, CliError};
+
+use options::{Options, Target, Workload};
 
 const USAGE: &str = "\
 usage: chat-bench <connect|fanout|latency|slow> [--spawn | --addr HOST:PORT [--pid PID]] [options]
@@ -41,7 +78,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match bench::run(&options) {
+    match workloads::run(&options) {
         Ok(report) => {
             let mut text = if options.json {
                 report.json() + "\n"
