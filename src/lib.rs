@@ -21,6 +21,7 @@ pub mod registry;
 pub mod server;
 pub mod session;
 pub mod sha1;
+pub mod store;
 pub mod sys;
 pub mod threads;
 pub mod websocket;
