@@ -27,7 +27,6 @@ mod rooms;
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::delivery::{Claims, Outbox};
 use crate::protocol::{ErrorCode, RoomName, ServerLine, Username};
@@ -130,7 +129,7 @@ impl Hub {
         };
         let written = state
             .history
-            .append(&display.folded(), display.as_str(), from.as_str(), text, now_ms());
+            .append(&display.folded(), display.as_str(), from.as_str(), text, store::now_ms());
         let news = state.storage_news(written.as_ref().err());
         if written.is_err() {
             return (Err(ErrorCode::StorageFailed), news);
@@ -316,8 +315,8 @@ impl Hub {
     }
 
     /// Makes everything written to the history log durable now.
-    pub fn sync_history(&self) {
-        self.lock().history.sync();
+    pub fn sync_history(&self) -> io::Result<()> {
+        self.lock().history.sync()
     }
 
     /// A handle to wait for the history log to be durable (see [`store::Durable`]).
@@ -399,7 +398,7 @@ impl State {
 /// Appends the history block of `room`'s last `count` messages to `out`:
 /// `HISTORY <room> <k>` and `k` lines `HIST …`, oldest first.
 fn history_block(history: &History, room: &RoomName, count: usize, out: &mut Vec<u8>) {
-    let messages = history.recent(&room.folded(), count);
+    let messages: Vec<&store::Message> = history.recent(&room.folded(), count).collect();
     ServerLine::History(room.as_str(), messages.len()).encode(out);
     for message in messages {
         ServerLine::Hist {
@@ -411,13 +410,6 @@ fn history_block(history: &History, room: &RoomName, count: usize, out: &mut Vec
         }
         .encode(out);
     }
-}
-
-/// Now, in milliseconds since the Unix epoch: a message's receive time.
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as u64)
 }
 
 #[cfg(test)]

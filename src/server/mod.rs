@@ -207,7 +207,10 @@ impl Server {
             let _ = acceptor.thread.join();
         }
         self.shared.admission.hang_up_all();
-        self.shared.context.hub.sync_history();
+        if let Err(err) = self.shared.context.hub.sync_history() {
+            let log = &self.shared.context.log;
+            log.event(None, format_args!("history: cannot fsync the log: {err}"));
+        }
         self.shared.context.helpers.stop();
         self.shared.context.log.event(None, format_args!("stopped"));
     }
