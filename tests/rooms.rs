@@ -55,7 +55,15 @@ fn join_part_and_room_messages() {
 fn room_errors() {
     let server = start();
     let mut alice = Client::login(server.addr(), "alice");
-    for bad in ["JOIN", "JOIN rust", "JOIN #", "JOIN #sp ace", "JOIN #é", "PART", "PART x"] {
+    for bad in [
+        "JOIN",
+        "JOIN rust",
+        "JOIN #",
+        "JOIN #sp ace",
+        "JOIN #é",
+        "PART",
+        "PART x",
+    ] {
         alice.send(bad);
         alice.expect("ERR invalid-room");
     }
@@ -121,6 +129,7 @@ fn who_and_rooms_list_members_sorted() {
     amy.expect("JOIN #A amy");
     amy.expect("HISTORY #A 0");
     let mut bob = Client::login(server.addr(), "bob");
+    amy.expect("INFO bob connected");
     bob.send("WHO #B");
     bob.expect("USER amy");
     bob.expect("USER Zed");
@@ -189,7 +198,15 @@ fn room_limits() {
 fn commands_before_login_are_refused() {
     let server = start();
     let mut c = Client::connect(server.addr());
-    for line in ["JOIN #a", "PART #a", "MSG #a hi", "WHO #a", "ROOMS", "HISTORY", "HISTORY #a 5"] {
+    for line in [
+        "JOIN #a",
+        "PART #a",
+        "MSG #a hi",
+        "WHO #a",
+        "ROOMS",
+        "HISTORY",
+        "HISTORY #a 5",
+    ] {
         c.send(line);
         c.expect("ERR not-logged-in");
     }
@@ -210,7 +227,13 @@ fn help_lists_the_room_commands() {
             break;
         }
     }
-    for command in ["JOIN #room", "PART #room", "ROOMS", "HISTORY [#room] [N]", "MSG #room"] {
+    for command in [
+        "JOIN #room",
+        "PART #room",
+        "ROOMS",
+        "HISTORY [#room] [N]",
+        "MSG #room",
+    ] {
         assert!(help.contains(command), "{command} missing from {help}");
     }
 }
@@ -249,7 +272,8 @@ fn one_order_per_room_with_concurrent_senders() {
                 let room = rooms[s % 3];
                 let mut client = Client::login(addr, &name);
                 client.send(&format!("JOIN {room}"));
-                client.expect(&format!("JOIN {room} {name}"));
+                let joined = format!("JOIN {room} {name}");
+                while client.line() != joined {}
                 for n in 0..PER_SENDER {
                     client.send(&format!("MSG {room} {n}"));
                 }
@@ -299,8 +323,14 @@ fn one_order_per_room_with_concurrent_senders() {
                 .iter()
                 .filter(|m| m.starts_with(&format!("sender{sender} ")))
                 .collect();
-            let want: Vec<String> = (0..PER_SENDER).map(|n| format!("sender{sender} {n}")).collect();
-            assert_eq!(mine, want.iter().collect::<Vec<_>>(), "{room} sender{sender}");
+            let want: Vec<String> = (0..PER_SENDER)
+                .map(|n| format!("sender{sender} {n}"))
+                .collect();
+            assert_eq!(
+                mine,
+                want.iter().collect::<Vec<_>>(),
+                "{room} sender{sender}"
+            );
         }
     }
     drop(senders);

@@ -11,7 +11,7 @@ mod outbox;
 
 pub use claims::Claims;
 pub use fanout::Helpers;
-pub use outbox::{Codec, Farewell, Outbox, WRITE_STALL_LIMIT};
+pub use outbox::{Codec, Farewell, Gate, Outbox, WRITE_STALL_LIMIT};
 
 #[cfg(test)]
 pub(crate) use outbox::tests::outbox_and_peer;

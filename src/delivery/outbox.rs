@@ -94,6 +94,15 @@ pub trait Codec: Send + Sync {
     fn encode_farewell(&self, farewell: Farewell, out: &mut Vec<u8>);
 }
 
+/// What must hold before an outbox's bytes leave the server: with
+/// `--fsync always`, that every message among them is on disk. Whoever writes
+/// an outbox out waits on it after taking the backlog and before sending it,
+/// outside every lock; bytes appended after an event were appended after it,
+/// so waiting then covers them all.
+pub trait Gate: Send + Sync {
+    fn wait(&self);
+}
+
 /// The duty to write an outbox out, taken by the append that found it idle.
 /// The thread that gets one must write the outbox out before it next waits
 /// for anything (through its [`Claims`](super::Claims)): nobody else will.
@@ -153,6 +162,7 @@ pub struct Outbox {
     codec: Box<dyn Codec>,
     stream: Arc<TcpStream>,
     threads: Arc<ThreadBudget>,
+    gate: Option<Arc<dyn Gate>>,
 }
 
 impl Outbox {
@@ -165,6 +175,7 @@ impl Outbox {
         limit: usize,
         stall_limit: Duration,
         threads: Arc<ThreadBudget>,
+        gate: Option<Arc<dyn Gate>>,
     ) -> Outbox {
         // Applies to the writer thread's blocking writes only: the others never wait.
         let _ = stream.set_write_timeout(Some(stall_limit));
@@ -183,6 +194,7 @@ impl Outbox {
             codec,
             stream,
             threads,
+            gate,
         }
     }
 
@@ -305,6 +317,7 @@ impl Outbox {
             }
             let out = take_backlog(&mut state);
             drop(state);
+            self.pass_gate();
             let sent = sys::send_nonblocking(&self.stream, &out);
             state = self.lock();
             state.in_flight = 0;
@@ -319,6 +332,12 @@ impl Outbox {
                 }
                 Err(_) => return self.peer_gone(&mut state),
             }
+        }
+    }
+
+    fn pass_gate(&self) {
+        if let Some(gate) = &self.gate {
+            gate.wait();
         }
     }
 
@@ -354,6 +373,7 @@ impl Outbox {
             }
             let out = take_backlog(&mut state);
             drop(state);
+            self.pass_gate();
             let written = (&*self.stream).write_all(&out);
             state = self.lock();
             state.in_flight = 0;
@@ -472,6 +492,7 @@ pub(crate) mod tests {
             limit,
             WRITE_STALL_LIMIT,
             Arc::clone(threads),
+            None,
         );
         (Arc::new(outbox), peer)
     }

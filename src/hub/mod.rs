@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::delivery::{Claims, Outbox};
+use crate::delivery::{Claims, Gate, Outbox};
 use crate::protocol::{ErrorCode, RoomName, ServerLine, Username};
 use crate::store::{self, History};
 use crate::support::sync;
@@ -129,7 +129,14 @@ impl Hub {
         };
         let written = state
             .history
-            .append(&display.folded(), display.as_str(), from.as_str(), text, store::now_ms());
+            .append(
+                &display.folded(),
+                display.as_str(),
+                from.as_str(),
+                text,
+                store::now_ms(),
+            )
+            .map(|_| ());
         let news = state.storage_news(written.as_ref().err());
         if written.is_err() {
             return (Err(ErrorCode::StorageFailed), news);
@@ -245,16 +252,13 @@ impl Hub {
             return Err(ErrorCode::NotInRoom);
         };
         member.rooms.swap_remove(at);
-        let outbox = Arc::clone(&member.outbox);
         let Some(display) = state.rooms.get(room).map(|live| live.name.clone()) else {
             return Err(ErrorCode::NotInRoom);
         };
+        // The leaver is still a member here, so it hears its own PART.
         let line = ServerLine::Part(display.as_str(), name.as_str()).to_bytes();
         state.broadcast_room(room, &line, claims);
         state.remove_from_room(name, room);
-        if claims.push(&outbox, &line).is_err() {
-            state.drop_users(vec![name.clone()], claims);
-        }
         Ok(())
     }
 
@@ -319,9 +323,10 @@ impl Hub {
         self.lock().history.sync()
     }
 
-    /// A handle to wait for the history log to be durable (see [`store::Durable`]).
-    pub fn durable(&self) -> store::Durable {
-        self.lock().history.durable()
+    /// What outboxes wait on before sending: the history log's group commit
+    /// (see [`store::Durable`]).
+    pub fn durability_gate(&self) -> Arc<dyn Gate> {
+        Arc::new(self.lock().history.durable())
     }
 }
 
@@ -388,10 +393,19 @@ impl State {
     fn storage_news(&mut self, failure: Option<&io::Error>) -> Option<StorageNews> {
         let was_failing = std::mem::replace(&mut self.storage_failing, failure.is_some());
         match (was_failing, failure) {
-            (false, Some(err)) => Some(StorageNews::Failed(io::Error::new(err.kind(), err.to_string()))),
+            (false, Some(err)) => Some(StorageNews::Failed(io::Error::new(
+                err.kind(),
+                err.to_string(),
+            ))),
             (true, None) => Some(StorageNews::Recovered),
             _ => None,
         }
+    }
+}
+
+impl Gate for store::Durable {
+    fn wait(&self) {
+        store::Durable::wait(self);
     }
 }
 

@@ -32,7 +32,10 @@ mod tests {
     fn command_words_are_case_insensitive_and_trimmed() {
         assert_eq!(parse("LOGIN alice"), Command::Login("alice"));
         assert_eq!(parse("  login   alice \r"), Command::Login("alice"));
-        assert_eq!(parse("Msg hello  world "), Command::Msg(None, "hello  world"));
+        assert_eq!(
+            parse("Msg hello  world "),
+            Command::Msg(None, "hello  world")
+        );
         assert_eq!(parse("who"), Command::Who(None));
         assert_eq!(parse("QUIT"), Command::Quit);
         assert_eq!(parse("help"), Command::Help);
@@ -68,7 +71,10 @@ mod tests {
 
     #[test]
     fn room_commands() {
-        assert_eq!(parse("MSG #rust hi there"), Command::Msg(Some("#rust"), "hi there"));
+        assert_eq!(
+            parse("MSG #rust hi there"),
+            Command::Msg(Some("#rust"), "hi there")
+        );
         assert_eq!(parse("MSG #rust"), Command::Msg(Some("#rust"), ""));
         assert_eq!(parse("MSG # x"), Command::Msg(Some("#"), "x"));
         assert_eq!(parse("MSG hi #rust"), Command::Msg(None, "hi #rust"));
@@ -79,7 +85,9 @@ mod tests {
         // As in v1, words after WHO that name no room are ignored.
         assert_eq!(parse("WHO IS THERE?"), Command::Who(None));
         assert_eq!(parse("rooms"), Command::Rooms);
-        for free in ["JOIN #a", "PART #a", "ROOMS", "HISTORY", "WHO #a", "MSG #a b"] {
+        for free in [
+            "JOIN #a", "PART #a", "ROOMS", "HISTORY", "WHO #a", "MSG #a b",
+        ] {
             assert!(parse(free).needs_login(), "{free}");
         }
     }
@@ -92,7 +100,10 @@ mod tests {
         };
         assert_eq!(history("HISTORY"), Ok((None, DEFAULT_HISTORY)));
         assert_eq!(history("HISTORY 7"), Ok((None, 7)));
-        assert_eq!(history("HISTORY #rust"), Ok((Some("#rust"), DEFAULT_HISTORY)));
+        assert_eq!(
+            history("HISTORY #rust"),
+            Ok((Some("#rust"), DEFAULT_HISTORY))
+        );
         assert_eq!(history("history #rust 1000"), Ok((Some("#rust"), 1000)));
         assert_eq!(history("HISTORY #b@d 3"), Ok((Some("#b@d"), 3)));
         for bad in [
@@ -114,7 +125,15 @@ mod tests {
         for ok in ["#a", "#Rust", "#x.y-z_1", &format!("#{}", "n".repeat(32))] {
             assert_eq!(RoomName::parse(ok).unwrap().as_str(), ok);
         }
-        for bad in ["", "#", "rust", "##a", "#a b", "#é", &format!("#{}", "n".repeat(33))] {
+        for bad in [
+            "",
+            "#",
+            "rust",
+            "##a",
+            "#a b",
+            "#é",
+            &format!("#{}", "n".repeat(33)),
+        ] {
             assert_eq!(RoomName::parse(bad), Err(ErrorCode::InvalidRoom), "{bad:?}");
         }
         assert_eq!(RoomName::parse("#Rust"), RoomName::parse("#rUST"));

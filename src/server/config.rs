@@ -8,6 +8,7 @@ use crate::delivery::WRITE_STALL_LIMIT;
 use crate::hub::RoomLimits;
 use crate::session::{Limits, RateLimit};
 pub use crate::store::Fsync;
+use crate::store::DEFAULT_KEEP;
 
 /// Everything an operator can set. `Config::default()` is what `chat-server`
 /// runs with when given no flags.
@@ -69,7 +70,7 @@ impl Default for Config {
             log: true,
             data_dir: Some(PathBuf::from("chat-data")),
             fsync: Fsync::EverySecond,
-            history_keep: 10_000,
+            history_keep: DEFAULT_KEEP,
             replay: 20,
             max_rooms_per_user: 100,
             max_rooms: 10_000,

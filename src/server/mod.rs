@@ -27,7 +27,7 @@ use crate::delivery::Helpers;
 use crate::front::Front;
 use crate::hub::Hub;
 use crate::session::Context;
-use crate::store::{History, OpenError};
+use crate::store::{BackgroundError, History, OpenError};
 use crate::support::log::Log;
 use crate::support::sys;
 use crate::support::threads::ThreadBudget;
@@ -66,11 +66,9 @@ pub enum StartError {
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StartError::Listen { addr, front, err } => write!(
-                f,
-                "cannot listen on {addr} ({}): {err}",
-                front.describe()
-            ),
+            StartError::Listen { addr, front, err } => {
+                write!(f, "cannot listen on {addr} ({}): {err}", front.describe())
+            }
             StartError::History(err) => write!(f, "{err}"),
             StartError::Thread(err) => write!(f, "cannot start a thread: {err}"),
         }
@@ -105,6 +103,9 @@ impl Server {
             client_events: config.log,
         };
         let history = open_history(&config, &log)?;
+        let hub = Hub::new(history, config.room_limits());
+        let gate = (config.data_dir.is_some() && config.fsync == Fsync::Always)
+            .then(|| hub.durability_gate());
         let threads = ThreadBudget::from_kernel();
         // Every client needs its session thread; a client whose socket is full
         // needs a writer too, from the same budget: keep a quarter for those.
@@ -126,11 +127,12 @@ impl Server {
         };
         let shared = Arc::new(Shared {
             context: Context {
-                hub: Hub::new(history, config.room_limits()),
+                hub,
                 log,
                 helpers: Helpers::start(&threads),
                 threads,
                 limits: config.limits(),
+                gate,
             },
             admission: Admission::new(max_clients, config.max_per_ip, config.limit_loopback),
             stopping: AtomicBool::new(false),
@@ -241,6 +243,10 @@ fn open_history(config: &Config, log: &Log) -> Result<History, StartError> {
     let (history, recovered) =
         History::open(dir, config.history_keep, config.fsync).map_err(StartError::History)?;
     log.event(None, format_args!("history: {recovered}"));
+    let log = *log;
+    history.set_error_hook(move |failure: &BackgroundError| {
+        log.event(None, format_args!("history: {failure}"));
+    });
     Ok(history)
 }
 

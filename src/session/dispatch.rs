@@ -76,10 +76,9 @@ impl Session<'_> {
                      ERR storage-failed until it works again"
                 ),
             ),
-            StorageNews::Recovered => log.event(
-                None,
-                format_args!("history: writing the log works again"),
-            ),
+            StorageNews::Recovered => {
+                log.event(None, format_args!("history: writing the log works again"))
+            }
         }
     }
 }

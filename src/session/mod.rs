@@ -20,7 +20,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::delivery::{Claims, Codec, Helpers, Outbox};
+use crate::delivery::{Claims, Codec, Gate, Helpers, Outbox};
 use crate::hub::Hub;
 use crate::protocol::{self, ErrorCode, ServerLine, Username};
 use crate::support::deadline::is_timeout;
@@ -42,6 +42,9 @@ pub struct Context {
     /// Threads that share the writing out of big broadcasts.
     pub helpers: Arc<Helpers>,
     pub limits: Limits,
+    /// What every outbox waits on before sending (the history's `fsync`
+    /// with `--fsync always`).
+    pub gate: Option<Arc<dyn Gate>>,
 }
 
 /// The per-client limits, as configured.
@@ -68,6 +71,7 @@ impl Context {
             self.limits.max_backlog,
             self.limits.write_stall_limit,
             Arc::clone(&self.threads),
+            self.gate.clone(),
         ))
     }
 

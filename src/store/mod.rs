@@ -66,7 +66,5 @@ mod ring;
 mod time;
 
 pub use disk::{BackgroundError, Durable};
-pub use history::{
-    Fsync, History, Message, OpenError, Recovered, DEFAULT_COMPACTION_FLOOR, DEFAULT_KEEP,
-};
+pub use history::{Fsync, History, Message, OpenError, DEFAULT_KEEP};
 pub use time::{now_ms, rfc3339};

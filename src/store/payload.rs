@@ -56,26 +56,17 @@ pub fn encode_record(m: &Parsed<'_>, out: &mut Vec<u8>) -> io::Result<()> {
             format!("message of {len} bytes is longer than a record may be"),
         ));
     }
-    let start = out.len();
     out.reserve(record::encoded_len(len));
-    out.extend_from_slice(&[0; record::HEADER_LEN]);
-    out.push(KIND_MESSAGE_V1);
-    out.extend_from_slice(&m.seq.to_le_bytes());
-    out.extend_from_slice(&m.time_ms.to_le_bytes());
-    for s in strings {
-        // len <= MAX_PAYLOAD, so each string length fits a u32.
-        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-        out.extend_from_slice(s.as_bytes());
-    }
-    let payload = out.get(start + record::HEADER_LEN..).unwrap_or(&[]);
-    let crc = super::crc32::crc32(payload);
-    if let Some(slot) = out.get_mut(start..start + 4) {
-        slot.copy_from_slice(&(len as u32).to_le_bytes());
-    }
-    if let Some(slot) = out.get_mut(start + 4..start + record::HEADER_LEN) {
-        slot.copy_from_slice(&crc.to_le_bytes());
-    }
-    Ok(())
+    record::encode_with(out, |out| {
+        out.push(KIND_MESSAGE_V1);
+        out.extend_from_slice(&m.seq.to_le_bytes());
+        out.extend_from_slice(&m.time_ms.to_le_bytes());
+        for s in strings {
+            // len <= MAX_PAYLOAD, so each string length fits a u32.
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+    })
 }
 
 /// The message in a record payload, or `None` if it is not a well-formed

@@ -29,23 +29,36 @@ pub const fn encoded_len(payload_len: usize) -> usize {
     HEADER_LEN + payload_len
 }
 
-/// Appends the record for `payload` to `out`. A payload that is empty or
+/// Appends the record for `payload` to `out` (tests build logs with it).
+#[cfg(test)]
+pub fn encode(payload: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    encode_with(out, |out| out.extend_from_slice(payload))
+}
+
+/// Appends one record whose payload `write_payload` appends in place (no
+/// copy), then fills in its length and checksum. A payload that is empty or
 /// longer than [`MAX_PAYLOAD`] would read back as corrupt, so it is refused
 /// (`InvalidInput`) and `out` is left as it was.
-pub fn encode(payload: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-    if payload.is_empty() || payload.len() > MAX_PAYLOAD {
+pub fn encode_with(out: &mut Vec<u8>, write_payload: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0; HEADER_LEN]);
+    write_payload(out);
+    let payload_start = start + HEADER_LEN;
+    let len = out.len() - payload_start;
+    if len == 0 || len > MAX_PAYLOAD {
+        out.truncate(start);
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "record payload of {} bytes (must be 1..={MAX_PAYLOAD})",
-                payload.len()
-            ),
+            format!("record payload of {len} bytes (must be 1..={MAX_PAYLOAD})"),
         ));
     }
-    out.reserve(encoded_len(payload.len()));
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32(payload).to_le_bytes());
-    out.extend_from_slice(payload);
+    let crc = out.get(payload_start..).map_or(0, crc32);
+    let mut header = [0; HEADER_LEN];
+    header[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    header[4..].copy_from_slice(&crc.to_le_bytes());
+    if let Some(slot) = out.get_mut(start..payload_start) {
+        slot.copy_from_slice(&header);
+    }
     Ok(())
 }
 

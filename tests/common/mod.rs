@@ -12,8 +12,8 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chat::support::procfs;
 use chat::server::{Config, Server};
+use chat::support::procfs;
 
 /// How long a test waits for a line it expects before failing.
 pub const PATIENCE: Duration = Duration::from_secs(10);

@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use chat::support::cli::{Args, CliError};
 
-use options::{Options, Target, Workload};
+use options::{Options, SpawnHistory, Target, Workload};
 
 const USAGE: &str = "\
 usage: chat-bench <connect|fanout|latency|slow> [--spawn | --addr HOST:PORT [--pid PID]] [options]
@@ -59,6 +59,9 @@ options:
   --addr HOST:PORT     use a running server instead (loopback only)
   --pid PID            its process id, to report memory and threads
   --max-backlog BYTES  with --spawn: the server's --max-backlog
+  --no-persist         with --spawn: history in memory only (default: on disk, in a
+                       temporary directory removed after the run)
+  --fsync-always       with --spawn: history on disk with --fsync always
   --clients N  --senders N  --messages N  --rate MSGS_PER_SEC  --size BYTES
   --duration SECS      how long the paced sender runs (latency, slow)
   --timeout SECS       the whole run stops after this long, finished or not (default 120)
@@ -118,6 +121,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, CliError
         Workload::parse(&name).ok_or_else(|| CliError(format!("unknown workload '{name}'")))?;
     let mut options = Options::defaults(workload);
     let mut max_backlog = None;
+    let mut history = SpawnHistory::Disk;
     let mut attach = None;
     let mut pid = None;
     let mut args = Args::new(args);
@@ -127,6 +131,8 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, CliError
             "--addr" => attach = Some(args.value::<std::net::SocketAddr>(&flag)?),
             "--pid" => pid = Some(args.value(&flag)?),
             "--max-backlog" => max_backlog = Some(args.value(&flag)?),
+            "--no-persist" => history = SpawnHistory::Memory,
+            "--fsync-always" => history = SpawnHistory::DiskAlways,
             "--clients" => options.clients = args.value(&flag)?,
             "--senders" => options.senders = args.value(&flag)?,
             "--messages" => options.messages = args.value(&flag)?,
@@ -143,7 +149,10 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, CliError
             return Err(CliError(format!("{addr} is not a loopback address")))
         }
         Some(addr) => Target::Attach { addr, pid },
-        None => Target::Spawn { max_backlog },
+        None => Target::Spawn {
+            max_backlog,
+            history,
+        },
     };
     if options.clients == 0 || options.senders == 0 || options.senders > options.clients {
         return Err(CliError(

@@ -38,10 +38,26 @@ impl Workload {
 /// Where the server is: one we start ourselves, or one already running.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// Start `chat-server` (found next to this executable) on a free loopback port.
-    Spawn { max_backlog: Option<usize> },
+    /// Start `chat-server` (found next to this executable) on a free loopback
+    /// port, with history in a fresh temporary directory (the server's
+    /// default, on disk) unless `history` says otherwise.
+    Spawn {
+        max_backlog: Option<usize>,
+        history: SpawnHistory,
+    },
     /// A running server; `pid` (if known) lets us read its memory and threads.
     Attach { addr: SocketAddr, pid: Option<u32> },
+}
+
+/// Where a spawned server keeps its history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnHistory {
+    /// On disk, `fsync`ed at least once a second (the server's default).
+    Disk,
+    /// On disk, `fsync`ed before every delivery (`--fsync always`).
+    DiskAlways,
+    /// In memory only (`--no-persist`).
+    Memory,
 }
 
 /// One run's parameters. [`Options::defaults`] gives the workloads.
@@ -69,7 +85,10 @@ impl Options {
     pub fn defaults(workload: Workload) -> Options {
         let base = Options {
             workload,
-            target: Target::Spawn { max_backlog: None },
+            target: Target::Spawn {
+                max_backlog: None,
+                history: SpawnHistory::Disk,
+            },
             clients: 100,
             senders: 1,
             messages: 0,

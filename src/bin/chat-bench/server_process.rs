@@ -4,6 +4,7 @@
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -11,9 +12,9 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use chat::{procfs, sys};
+use chat::support::{procfs, sys};
 
-use crate::options::Target;
+use crate::options::{SpawnHistory, Target};
 
 /// The line-protocol address in a `chat-server` log line such as
 /// `2026-11-23T00:00:00Z listening on 127.0.0.1:4000 (line protocol)`; a line
@@ -31,6 +32,8 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     pub pid: Option<u32>,
     child: Option<Child>,
+    /// The spawned server's data directory, removed when it is gone.
+    data_dir: Option<PathBuf>,
 }
 
 /// How long a spawned server may take to say where it listens.
@@ -38,15 +41,19 @@ pub const STARTUP_PATIENCE: Duration = Duration::from_secs(10);
 
 impl ServerProcess {
     pub fn start(target: &Target, clients: usize) -> Result<ServerProcess, String> {
-        let max_backlog = match target {
+        let (max_backlog, history) = match target {
             Target::Attach { addr, pid } => {
                 return Ok(ServerProcess {
                     addr: *addr,
                     pid: *pid,
                     child: None,
+                    data_dir: None,
                 })
             }
-            Target::Spawn { max_backlog } => *max_backlog,
+            Target::Spawn {
+                max_backlog,
+                history,
+            } => (*max_backlog, *history),
         };
         let exe = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
         let program = exe.with_file_name("chat-server");
@@ -66,6 +73,22 @@ impl ServerProcess {
         if let Some(bytes) = max_backlog {
             command.args(["--max-backlog", &bytes.to_string()]);
         }
+        let data_dir = match history {
+            SpawnHistory::Memory => {
+                command.arg("--no-persist");
+                None
+            }
+            SpawnHistory::Disk | SpawnHistory::DiskAlways => {
+                let dir = std::env::temp_dir().join(format!("chat-bench-{}", std::process::id()));
+                // A fresh directory: what an earlier run left is not this run's.
+                let _ = std::fs::remove_dir_all(&dir);
+                command.arg("--data-dir").arg(&dir);
+                if history == SpawnHistory::DiskAlways {
+                    command.args(["--fsync", "always"]);
+                }
+                Some(dir)
+            }
+        };
         // SAFETY: the closure runs in the forked child just before exec and
         // makes one async-signal-safe system call (prctl), touching no memory
         // shared with the parent.
@@ -82,6 +105,7 @@ impl ServerProcess {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             pid: Some(child.id()),
             child: None,
+            data_dir,
         };
         let stderr = child.stderr.take();
         server.child = Some(child);
@@ -132,6 +156,9 @@ impl Drop for ServerProcess {
         if let Some(child) = self.child.as_mut() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if let Some(dir) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }

@@ -11,8 +11,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chat::{LineReader, Next};
 use chat::protocol::{self, sanitize, Command, ErrorCode, ServerLine};
+use chat::{LineReader, Next};
 
 use crate::display::{
     describe_error, display, display_unknown, farewell, online_line, round_trip, Clock, Style,
