@@ -31,6 +31,7 @@
 
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -147,6 +148,9 @@ struct State {
 /// session, the registry, and whichever thread is writing it.
 pub struct Outbox {
     state: Mutex<State>,
+    /// Set with `State::farewell`, readable without the lock: the session
+    /// checks it before every line it handles.
+    closing: AtomicBool,
     finished: Condvar,
     limit: usize,
     stall_limit: Duration,
@@ -177,6 +181,7 @@ impl Outbox {
                 in_flight: 0,
                 finished: false,
             }),
+            closing: AtomicBool::new(false),
             finished: Condvar::new(),
             limit,
             stall_limit,
@@ -241,8 +246,14 @@ impl Outbox {
     }
 
     fn add_farewell(&self, state: &mut State, farewell: Farewell) {
-        state.farewell = Some(farewell);
+        self.set_farewell(state, farewell);
         self.codec.encode_farewell(farewell, &mut state.backlog);
+    }
+
+    /// Marks the connection as ending, for good.
+    fn set_farewell(&self, state: &mut State, farewell: Farewell) {
+        state.farewell = Some(farewell);
+        self.closing.store(true, Ordering::Release);
     }
 
     /// Takes the claim on an idle outbox that has something to do: bytes to
@@ -266,6 +277,13 @@ impl Outbox {
     /// The farewell, once the connection is ending.
     pub fn farewell(&self) -> Option<Farewell> {
         self.lock().farewell
+    }
+
+    /// Whether the connection is ending (it has its farewell): cheap enough
+    /// to ask before every line. A client dropped (as too slow, or because
+    /// its socket failed) is done: nothing it still sends may be handled.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 
     /// Waits until the farewell is written (or the peer is gone) and no writer
@@ -383,7 +401,7 @@ impl Outbox {
     /// without waiting any longer.
     fn drop_too_slow(&self, state: &mut State) {
         if state.farewell.is_none() {
-            state.farewell = Some(Farewell::TooSlow);
+            self.set_farewell(state, Farewell::TooSlow);
         }
         self.peer_gone(state);
     }
@@ -393,7 +411,7 @@ impl Outbox {
         state.backlog = Vec::new();
         state.unsent_rest = 0;
         if state.farewell.is_none() {
-            state.farewell = Some(Farewell::Silent);
+            self.set_farewell(state, Farewell::Silent);
         }
         self.go_idle(state);
     }
