@@ -165,3 +165,45 @@ fn out_of_threads_clients_are_refused_politely_and_served_again_later() {
         "the server is alive"
     );
 }
+
+#[test]
+fn stopping_and_continuing_the_server_disconnects_nobody() {
+    // Ctrl-Z then `fg`: every read with a timeout fails with EINTR once.
+    let server = Running::start(&["--quiet"]);
+    let mut clients: Vec<Client> = (0..20)
+        .map(|i| {
+            let mut client = Client::connect(server.addr);
+            if i % 2 == 0 {
+                client.send(&format!("LOGIN user{i}"));
+                client.expect("OK");
+            }
+            client.expect_nothing_pending();
+            client
+        })
+        .collect();
+    let pid = server.child.id().to_string();
+    let signal = |name: &str| {
+        let sent = Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill {name} failed");
+    };
+    signal("-STOP");
+    thread::sleep(Duration::from_millis(300));
+    signal("-CONT");
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.send(&format!("PING {i}"));
+        loop {
+            match client.try_line().as_deref() {
+                // Those who logged in after this one; nobody left.
+                Some(line) if line.starts_with("INFO user") && line.ends_with(" connected") => {}
+                Some(line) => {
+                    assert_eq!(line, format!("PONG {i}"));
+                    break;
+                }
+                None => panic!("client {i} was disconnected"),
+            }
+        }
+    }
+}
