@@ -7,8 +7,9 @@
 
 mod common;
 
-use std::net::{Shutdown, TcpStream};
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -205,5 +206,49 @@ fn stopping_and_continuing_the_server_disconnects_nobody() {
                 None => panic!("client {i} was disconnected"),
             }
         }
+    }
+}
+
+#[test]
+fn a_broken_stderr_does_not_take_the_server_down() {
+    // `chat-server 2>&1 | head`: the log's reader goes away.
+    let child = Command::new(SERVER_BIN)
+        .args(["--bind", "127.0.0.1", "--port", "0", "--web-port", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chat-server");
+    let mut server = KillOnDrop(child);
+    let mut log = BufReader::new(server.0.stderr.take().unwrap());
+    let mut listening = String::new();
+    log.read_line(&mut listening)
+        .expect("the server logs a line");
+    let addr: SocketAddr = listening
+        .split_whitespace()
+        .skip_while(|w| *w != "on")
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {listening:?}"));
+    drop(log);
+    // Every connection and login is logged, into the broken pipe.
+    let mut clients: Vec<Client> = (0..5)
+        .map(|i| Client::login(addr, &format!("user{i}")))
+        .collect();
+    let last = clients.last_mut().unwrap();
+    last.send("PING still");
+    last.expect("PONG still");
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "the server is alive"
+    );
+}
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
