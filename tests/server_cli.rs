@@ -74,6 +74,21 @@ fn port_in_use_is_one_line_and_exit_1() {
 }
 
 #[test]
+fn a_web_port_in_use_is_named_in_the_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let web = taken.local_addr().unwrap();
+    let port = web.port().to_string();
+    let (code, _, err) = run(&["--bind", "127.0.0.1", "--port", "0", "--web-port", &port]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("cannot listen on {web}")), "{err}");
+    assert!(
+        err.to_lowercase().contains("address already in use"),
+        "{err}"
+    );
+}
+
+#[test]
 fn serves_clients_and_logs_each_event_with_the_peer() {
     let mut server = Running::start(&["--idle-timeout", "30"]);
     let mut alice = Client::login(server.addr, "alice");

@@ -41,14 +41,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let addr = config.addr;
     match Server::bind(config) {
         Ok(server) => {
             server.wait();
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("chat-server: cannot listen on {addr}: {err}");
+            // A listener's error names its address (`cannot listen on …`).
+            eprintln!("chat-server: {err}");
             ExitCode::from(1)
         }
     }

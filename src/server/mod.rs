@@ -61,11 +61,13 @@ pub struct Server {
 
 impl Server {
     /// Binds the listeners and starts accepting on background threads. Port 0
-    /// picks a free port: [`Server::addr`] says which.
+    /// picks a free port: [`Server::addr`] says which. A listener that cannot
+    /// be bound fails it with an error naming its address (`cannot listen on
+    /// 0.0.0.0:8080 (web page and WebSocket): Address already in use`).
     pub fn bind(config: Config) -> io::Result<Server> {
-        let mut listeners = vec![(Front::Lines, bind(config.addr)?)];
+        let mut listeners = vec![(Front::Lines, bind(Front::Lines, config.addr)?)];
         if let Some(web_addr) = config.web_addr {
-            listeners.push((Front::Web, bind(web_addr)?));
+            listeners.push((Front::Web, bind(Front::Web, web_addr)?));
         }
         let log = Log {
             client_events: config.log,
@@ -114,7 +116,11 @@ impl Server {
             let for_thread = Arc::clone(&shared);
             let thread = thread::Builder::new()
                 .name(front.thread_name().into())
-                .spawn(move || accept_loop(&listener, &for_thread, front))?;
+                .spawn(move || accept_loop(&listener, &for_thread, front))
+                .map_err(|err| {
+                    let why = format!("cannot start a thread to accept on {addr}: {err}");
+                    io::Error::new(err.kind(), why)
+                })?;
             acceptors.push((front, Acceptor { addr, thread }));
         }
         let addr_of = |wanted: Front| {
@@ -178,9 +184,16 @@ impl Drop for Server {
     }
 }
 
-/// Binds a listener with a long accept queue.
-fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let listener = TcpListener::bind(addr)?;
+/// Binds `front`'s listener with a long accept queue; an error says which
+/// address failed (the same kind of error, for callers that look).
+fn bind(front: Front, addr: SocketAddr) -> io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr).map_err(|err| {
+        let what = front.describe();
+        io::Error::new(
+            err.kind(),
+            format!("cannot listen on {addr} ({what}): {err}"),
+        )
+    })?;
     // Best effort: with std's backlog of 128 the kernel still works, only a
     // burst of connections waits longer.
     let _ = sys::raise_listen_backlog(&listener);
