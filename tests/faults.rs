@@ -65,7 +65,7 @@ fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
     let mut command = Command::new("bash");
     command.args([
         "-c",
-        &format!("ulimit -n 24 && exec {SERVER_BIN} --bind 127.0.0.1 --port 0"),
+        &format!("ulimit -n 24 && exec {SERVER_BIN} --bind 127.0.0.1 --port 0 --web-port 0"),
     ]);
     let mut server = Running::spawn(command);
     let addr = server.addr;
