@@ -358,7 +358,7 @@ impl Outbox {
     fn spawn_writer(self: &Arc<Self>) -> bool {
         let outbox = Arc::clone(self);
         self.threads
-            .spawn("chat-writer", move || outbox.run_writer())
+            .spawn_reserved("chat-writer", move || outbox.run_writer())
             .is_ok()
     }
 

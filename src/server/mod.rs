@@ -72,10 +72,10 @@ impl Server {
         let log = Log {
             client_events: config.log,
         };
-        let threads = ThreadBudget::from_kernel();
+        let limit = ThreadBudget::kernel_limit();
         // Every client needs its session thread; a client whose socket is full
         // needs a writer too, from the same budget: keep a quarter for those.
-        let for_clients = threads.limit() - threads.limit() / 4;
+        let for_clients = limit - limit / 4;
         let max_clients = if for_clients < config.max_clients {
             log.event(
                 None,
@@ -83,14 +83,17 @@ impl Server {
                     "note: the kernel's limits (vm.max_map_count, kernel.pid_max) allow about \
                      {} connection threads; serving at most {for_clients} clients instead of {} \
                      (see README, Limits)",
-                    threads.limit(),
-                    config.max_clients
+                    limit, config.max_clients
                 ),
             );
             for_clients
         } else {
             config.max_clients
         };
+        // Sessions never take the writers' quarter, and writers and helpers
+        // never take a place a client may still need: stuck writers cannot
+        // refuse clients below `max_clients`.
+        let threads = ThreadBudget::with_shares(limit, for_clients, limit - max_clients);
         let shared = Arc::new(Shared {
             context: Context {
                 hub: Hub::new(),
