@@ -99,6 +99,21 @@ fn control_characters_never_reach_other_users_raw() {
 }
 
 #[test]
+fn bidi_controls_and_line_separators_never_reach_other_users_raw() {
+    let server = start();
+    let mut alice = Client::login(server.addr(), "alice");
+    let mut mallory = Client::login(server.addr(), "mallory");
+    alice.expect("INFO mallory connected");
+    // A right-to-left override turns `txt.exe` into `exe.txt` on screen; an
+    // isolate, and line and paragraph separators, which break lines in a page.
+    mallory.send("MSG look: \u{202E}txt.exe \u{2067}x\u{2069} a\u{2028}b\u{2029}c");
+    alice.expect("MSG mallory look: \u{FFFD}txt.exe \u{FFFD}x\u{FFFD} a\u{FFFD}b\u{FFFD}c");
+    // Emoji sequences keep their zero-width joiners.
+    mallory.send("MSG \u{1F469}\u{200D}\u{1F4BB}");
+    alice.expect("MSG mallory \u{1F469}\u{200D}\u{1F4BB}");
+}
+
+#[test]
 fn telnet_commands_are_dropped_not_relayed_and_refused_politely() {
     let server = start();
     let mut alice = Client::login(server.addr(), "alice");

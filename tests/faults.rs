@@ -7,8 +7,9 @@
 
 mod common;
 
-use std::net::{Shutdown, TcpStream};
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -57,7 +58,9 @@ fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
     let mut command = Command::new("bash");
     command.args([
         "-c",
-        &format!("ulimit -n 24 && exec {SERVER_BIN} --bind 127.0.0.1 --port 0"),
+        &format!(
+            "ulimit -n 24 && exec {SERVER_BIN} --bind 127.0.0.1 --port 0 --web-port 0 --no-persist"
+        ),
     ]);
     let mut server = Running::spawn(command);
     let addr = server.addr;
@@ -144,4 +147,98 @@ fn out_of_threads_clients_are_refused_politely_and_served_again_later() {
         server.child.try_wait().unwrap().is_none(),
         "the server is alive"
     );
+}
+
+#[test]
+fn stopping_and_continuing_the_server_disconnects_nobody() {
+    // Ctrl-Z then `fg`: every read with a timeout fails with EINTR once.
+    let server = Running::start(&["--quiet"]);
+    let mut clients: Vec<Client> = (0..20)
+        .map(|i| {
+            let mut client = Client::connect(server.addr);
+            if i % 2 == 0 {
+                client.send(&format!("LOGIN user{i}"));
+                client.expect("OK");
+            }
+            client.expect_nothing_pending();
+            client
+        })
+        .collect();
+    let pid = server.child.id().to_string();
+    let signal = |name: &str| {
+        let sent = Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill {name} failed");
+    };
+    signal("-STOP");
+    thread::sleep(Duration::from_millis(300));
+    signal("-CONT");
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.send(&format!("PING {i}"));
+        loop {
+            match client.try_line().as_deref() {
+                // Those who logged in after this one; nobody left.
+                Some(line) if line.starts_with("INFO user") && line.ends_with(" connected") => {}
+                Some(line) => {
+                    assert_eq!(line, format!("PONG {i}"));
+                    break;
+                }
+                None => panic!("client {i} was disconnected"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_broken_stderr_does_not_take_the_server_down() {
+    // `chat-server 2>&1 | head`: the log's reader goes away.
+    let child = Command::new(SERVER_BIN)
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--web-port",
+            "0",
+            "--no-persist",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chat-server");
+    let mut server = KillOnDrop(child);
+    let mut log = BufReader::new(server.0.stderr.take().unwrap());
+    let mut listening = String::new();
+    log.read_line(&mut listening)
+        .expect("the server logs a line");
+    let addr: SocketAddr = listening
+        .split_whitespace()
+        .skip_while(|w| *w != "on")
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {listening:?}"));
+    drop(log);
+    // Every connection and login is logged, into the broken pipe.
+    let mut clients: Vec<Client> = (0..5)
+        .map(|i| Client::login(addr, &format!("user{i}")))
+        .collect();
+    let last = clients.last_mut().unwrap();
+    last.send("PING still");
+    last.expect("PONG still");
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "the server is alive"
+    );
+}
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

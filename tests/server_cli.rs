@@ -63,10 +63,25 @@ fn bad_flags_exit_2_with_usage() {
 fn port_in_use_is_one_line_and_exit_1() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let (code, _, err) = run(&["--bind", "127.0.0.1", "--port", &port]);
+    let (code, _, err) = run(&["--bind", "127.0.0.1", "--port", &port, "--web-port", "0"]);
     assert_eq!(code, 1);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("cannot listen on 127.0.0.1:"), "{err}");
+    assert!(
+        err.to_lowercase().contains("address already in use"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_web_port_in_use_is_named_in_the_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let web = taken.local_addr().unwrap();
+    let port = web.port().to_string();
+    let (code, _, err) = run(&["--bind", "127.0.0.1", "--port", "0", "--web-port", &port]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("cannot listen on {web}")), "{err}");
     assert!(
         err.to_lowercase().contains("address already in use"),
         "{err}"

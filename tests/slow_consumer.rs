@@ -6,6 +6,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -227,4 +228,62 @@ fn a_write_that_makes_no_progress_for_the_stall_limit_drops_the_client_with_room
             assert!(echo.starts_with(&*line), "unexpected {line:.80}");
         }
     }
+}
+
+#[test]
+fn a_client_dropped_as_too_slow_says_nothing_more_whatever_it_still_sends() {
+    let _alone = alone();
+    let server = start_with(|c| {
+        c.max_backlog = 64 * 1024;
+        c.write_stall_limit = Duration::from_secs(1);
+    });
+    let addr = server.addr();
+    let mut witness = Client::login(addr, "witness");
+    let admin = Client::login(addr, "admin");
+    witness.expect("INFO admin connected");
+    // `admin` never reads again. It sends itself big DMs, whose echoes fill
+    // its own socket and then overflow its backlog, each DM followed by a
+    // MSG: whatever the server still reads from it after dropping it (lines
+    // already read, lines queued in the socket) must go nowhere.
+    let mut sender = admin.stream.try_clone().unwrap();
+    sender.set_write_timeout(Some(PATIENCE)).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let talking = {
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || {
+            let padding = "x".repeat(3900);
+            let deadline = Instant::now() + PATIENCE;
+            for n in 0..10_000 {
+                if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
+                    return;
+                }
+                let pair = format!("DM admin {padding}\nMSG ghost {n}\n");
+                // Fails once the server has hung up: that is the point.
+                if sender.write_all(pair.as_bytes()).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    // Until its departure, its messages are its own.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let line = witness.line();
+        if line == "INFO admin disconnected" {
+            break;
+        }
+        assert!(
+            line.starts_with("MSG admin ghost "),
+            "unexpected {line:.80}"
+        );
+        assert!(Instant::now() < deadline, "admin was never dropped");
+    }
+    // After it, not a line, not even to the next holder of the name.
+    let mut next = Client::login(addr, "admin");
+    witness.expect("INFO admin connected");
+    thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    talking.join().unwrap();
+    witness.expect_nothing_pending();
+    next.expect_nothing_pending();
 }

@@ -47,7 +47,10 @@ impl Helpers {
         let cores = thread::available_parallelism().map_or(1, |n| n.get());
         for _ in 1..cores {
             let worker = Arc::clone(&helpers);
-            if threads.spawn("chat-fanout", move || worker.run()).is_ok() {
+            if threads
+                .spawn_reserved("chat-fanout", move || worker.run())
+                .is_ok()
+            {
                 helpers.running.fetch_add(1, Ordering::AcqRel);
             }
         }

@@ -31,6 +31,7 @@
 
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -156,6 +157,9 @@ struct State {
 /// session, the registry, and whichever thread is writing it.
 pub struct Outbox {
     state: Mutex<State>,
+    /// Set with `State::farewell`, readable without the lock: the session
+    /// checks it before every line it handles.
+    closing: AtomicBool,
     finished: Condvar,
     limit: usize,
     stall_limit: Duration,
@@ -188,6 +192,7 @@ impl Outbox {
                 in_flight: 0,
                 finished: false,
             }),
+            closing: AtomicBool::new(false),
             finished: Condvar::new(),
             limit,
             stall_limit,
@@ -253,8 +258,14 @@ impl Outbox {
     }
 
     fn add_farewell(&self, state: &mut State, farewell: Farewell) {
-        state.farewell = Some(farewell);
+        self.set_farewell(state, farewell);
         self.codec.encode_farewell(farewell, &mut state.backlog);
+    }
+
+    /// Marks the connection as ending, for good.
+    fn set_farewell(&self, state: &mut State, farewell: Farewell) {
+        state.farewell = Some(farewell);
+        self.closing.store(true, Ordering::Release);
     }
 
     /// Takes the claim on an idle outbox that has something to do: bytes to
@@ -278,6 +289,13 @@ impl Outbox {
     /// The farewell, once the connection is ending.
     pub fn farewell(&self) -> Option<Farewell> {
         self.lock().farewell
+    }
+
+    /// Whether the connection is ending (it has its farewell): cheap enough
+    /// to ask before every line. A client dropped (as too slow, or because
+    /// its socket failed) is done: nothing it still sends may be handled.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 
     /// Waits until the farewell is written (or the peer is gone) and no writer
@@ -359,7 +377,7 @@ impl Outbox {
     fn spawn_writer(self: &Arc<Self>) -> bool {
         let outbox = Arc::clone(self);
         self.threads
-            .spawn("chat-writer", move || outbox.run_writer())
+            .spawn_reserved("chat-writer", move || outbox.run_writer())
             .is_ok()
     }
 
@@ -403,7 +421,7 @@ impl Outbox {
     /// without waiting any longer.
     fn drop_too_slow(&self, state: &mut State) {
         if state.farewell.is_none() {
-            state.farewell = Some(Farewell::TooSlow);
+            self.set_farewell(state, Farewell::TooSlow);
         }
         self.peer_gone(state);
     }
@@ -413,7 +431,7 @@ impl Outbox {
         state.backlog = Vec::new();
         state.unsent_rest = 0;
         if state.farewell.is_none() {
-            state.farewell = Some(Farewell::Silent);
+            self.set_farewell(state, Farewell::Silent);
         }
         self.go_idle(state);
     }

@@ -106,10 +106,10 @@ impl Server {
         let hub = Hub::new(history, config.room_limits());
         let gate = (config.data_dir.is_some() && config.fsync == Fsync::Always)
             .then(|| hub.durability_gate());
-        let threads = ThreadBudget::from_kernel();
+        let limit = ThreadBudget::kernel_limit();
         // Every client needs its session thread; a client whose socket is full
         // needs a writer too, from the same budget: keep a quarter for those.
-        let for_clients = threads.limit() - threads.limit() / 4;
+        let for_clients = limit - limit / 4;
         let max_clients = if for_clients < config.max_clients {
             log.event(
                 None,
@@ -117,14 +117,17 @@ impl Server {
                     "note: the kernel's limits (vm.max_map_count, kernel.pid_max) allow about \
                      {} connection threads; serving at most {for_clients} clients instead of {} \
                      (see README, Limits)",
-                    threads.limit(),
-                    config.max_clients
+                    limit, config.max_clients
                 ),
             );
             for_clients
         } else {
             config.max_clients
         };
+        // Sessions never take the writers' quarter, and writers and helpers
+        // never take a place a client may still need: stuck writers cannot
+        // refuse clients below `max_clients`.
+        let threads = ThreadBudget::with_shares(limit, for_clients, limit - max_clients);
         let shared = Arc::new(Shared {
             context: Context {
                 hub,
@@ -242,7 +245,7 @@ fn open_history(config: &Config, log: &Log) -> Result<History, StartError> {
     };
     let (history, recovered) =
         History::open(dir, config.history_keep, config.fsync).map_err(StartError::History)?;
-    log.event(None, format_args!("history: {recovered}"));
+    log.event(None, format_args!("{recovered}"));
     let log = *log;
     history.set_error_hook(move |failure: &BackgroundError| {
         log.event(None, format_args!("history: {failure}"));

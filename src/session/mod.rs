@@ -160,6 +160,14 @@ impl<'a> Session<'a> {
     fn run(&mut self, input: &mut impl Inbound) -> Departure {
         loop {
             let event = input.next_event(&mut || self.claims.flush());
+            // Dropped meanwhile (too slow, or its socket failed): the user has
+            // left, so nothing its client still sends is handled, neither
+            // lines read already nor bytes still queued in the socket (a shut
+            // read side returns those). `finish` takes the cause from the
+            // farewell.
+            if self.outbox.is_closing() {
+                return Departure::Closed;
+            }
             let flow = match event {
                 Ok(Event::Line(bytes)) => self.handle_line(bytes),
                 Ok(Event::TooLong) => self.refuse_line(ErrorCode::LineTooLong),

@@ -59,6 +59,9 @@ impl Read for IdleDeadline {
                 self.arm(left);
             }
             match (&*self.stream).read(buf) {
+                // A signal (the server stopped with Ctrl-Z and continued, say)
+                // cut the wait short: nothing happened to the connection.
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 // Armed for less than the time left (the deadline moved on):
                 // re-arm and read again.
                 Err(err) if is_timeout(&err) => {

@@ -6,6 +6,7 @@
 //! escape sequences into an operator's terminal or forge log lines.
 
 use std::fmt;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -24,10 +25,14 @@ impl Log {
             return;
         }
         let now = utc_timestamp(SystemTime::now());
-        match peer {
-            Some(peer) => eprintln!("{now} {peer} {what}"),
-            None => eprintln!("{now} {what}"),
-        }
+        // Never `eprintln!`, which panics when stderr fails (a closed pipe,
+        // `chat-server 2>&1 | head`): a log that cannot be written is lost,
+        // the server carries on. One locked write per line keeps lines whole.
+        let mut stderr = io::stderr().lock();
+        let _ = match peer {
+            Some(peer) => writeln!(stderr, "{now} {peer} {what}"),
+            None => writeln!(stderr, "{now} {what}"),
+        };
     }
 }
 

@@ -11,9 +11,10 @@
 //! client (`BYE server-full`) or drops a slow one rather than go past it.
 
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
+
+use crate::support::sync;
 
 /// Stack size of connection threads. They need little (no recursion, small
 /// frames), and only the pages they touch cost memory.
@@ -27,24 +28,63 @@ const MAPS_PER_THREAD: usize = 4;
 /// the accept threads, other processes).
 const KERNEL_RESERVE: usize = 1024;
 
-/// How many connection threads may run at once.
+/// How many connection threads may run at once, and how many of each kind.
+///
+/// Two kinds of thread share the budget: session threads ([`spawn`]), one per
+/// client, and the threads that keep those clients served, writers for full
+/// sockets and fan-out helpers ([`spawn_reserved`]). Each kind has a share it
+/// may not go past, as well as the one limit for all: shares that add up to no
+/// more than the limit keep places for each kind, so stuck writers cannot
+/// refuse clients below `--max-clients`, nor clients leave no thread for a
+/// writer.
+///
+/// [`spawn`]: ThreadBudget::spawn
+/// [`spawn_reserved`]: ThreadBudget::spawn_reserved
 pub struct ThreadBudget {
     limit: usize,
-    running: AtomicUsize,
+    /// The most session threads at once.
+    sessions: usize,
+    /// The most writer and helper threads at once.
+    reserved: usize,
+    running: Mutex<Running>,
+}
+
+/// The threads of a budget running now, by kind.
+#[derive(Default)]
+struct Running {
+    sessions: usize,
+    reserved: usize,
+}
+
+/// Which share of the budget a thread takes its place in.
+#[derive(Clone, Copy)]
+enum Kind {
+    Session,
+    Reserved,
 }
 
 impl ThreadBudget {
-    /// A budget of `limit` threads.
+    /// A budget of `limit` threads, any of which may be of either kind.
     pub fn new(limit: usize) -> Arc<ThreadBudget> {
+        ThreadBudget::with_shares(limit, limit, limit)
+    }
+
+    /// A budget of `limit` threads in which session threads ([`spawn`](Self::spawn))
+    /// may take at most `sessions` places and writers and helpers
+    /// ([`spawn_reserved`](Self::spawn_reserved)) at most `reserved`.
+    pub fn with_shares(limit: usize, sessions: usize, reserved: usize) -> Arc<ThreadBudget> {
         Arc::new(ThreadBudget {
             limit,
-            running: AtomicUsize::new(0),
+            sessions,
+            reserved,
+            running: Mutex::default(),
         })
     }
 
-    /// A budget sized from the kernel's limits (unlimited where it does not say).
-    pub fn from_kernel() -> Arc<ThreadBudget> {
-        ThreadBudget::new(kernel_thread_limit().unwrap_or(usize::MAX))
+    /// How many threads the kernel's limits allow (unlimited where they do
+    /// not say).
+    pub fn kernel_limit() -> usize {
+        kernel_thread_limit().unwrap_or(usize::MAX)
     }
 
     /// The most threads this budget allows.
@@ -54,28 +94,38 @@ impl ThreadBudget {
 
     /// How many of its threads are running now.
     pub fn running(&self) -> usize {
-        self.running.load(Ordering::Acquire)
+        let running = sync::lock(&self.running);
+        running.sessions + running.reserved
     }
 
-    /// Starts a named connection thread with a small stack, if the budget and
-    /// the system allow; the thread gives its place back when it ends.
+    /// Starts a named session thread with a small stack, if its share of the
+    /// budget and the system allow; the thread gives its place back when it
+    /// ends.
     pub fn spawn<T: Send + 'static>(
         self: &Arc<Self>,
         name: &str,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> io::Result<JoinHandle<T>> {
-        let taken = self
-            .running
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |running| {
-                (running < self.limit).then_some(running + 1)
-            });
-        if taken.is_err() {
-            return Err(io::Error::other(format!(
-                "the limit of {} connection threads is reached",
-                self.limit
-            )));
-        }
-        let place = Place(Arc::clone(self));
+        self.start(Kind::Session, name, work)
+    }
+
+    /// Starts a named writer or helper thread, like [`spawn`](Self::spawn) but
+    /// in the share kept for those.
+    pub fn spawn_reserved<T: Send + 'static>(
+        self: &Arc<Self>,
+        name: &str,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> io::Result<JoinHandle<T>> {
+        self.start(Kind::Reserved, name, work)
+    }
+
+    fn start<T: Send + 'static>(
+        self: &Arc<Self>,
+        kind: Kind,
+        name: &str,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> io::Result<JoinHandle<T>> {
+        let place = self.take(kind)?;
         thread::Builder::new()
             .name(name.into())
             .stack_size(THREAD_STACK)
@@ -84,15 +134,41 @@ impl ThreadBudget {
                 work()
             })
     }
+
+    /// Takes a place of `kind`, or says which limit refuses it.
+    fn take(self: &Arc<Self>, kind: Kind) -> io::Result<Place> {
+        let mut running = sync::lock(&self.running);
+        if running.sessions + running.reserved >= self.limit {
+            return Err(io::Error::other(format!(
+                "the limit of {} connection threads is reached",
+                self.limit
+            )));
+        }
+        let (count, share, what) = match kind {
+            Kind::Session => (&mut running.sessions, self.sessions, "session"),
+            Kind::Reserved => (&mut running.reserved, self.reserved, "writer and helper"),
+        };
+        if *count >= share {
+            return Err(io::Error::other(format!(
+                "the {share} places for {what} threads are taken"
+            )));
+        }
+        *count += 1;
+        Ok(Place(Arc::clone(self), kind))
+    }
 }
 
 /// A thread's place in the budget; dropping it (when the thread ends, or when it
 /// never starts) gives it back.
-struct Place(Arc<ThreadBudget>);
+struct Place(Arc<ThreadBudget>, Kind);
 
 impl Drop for Place {
     fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::AcqRel);
+        let mut running = sync::lock(&self.0.running);
+        match self.1 {
+            Kind::Session => running.sessions -= 1,
+            Kind::Reserved => running.reserved -= 1,
+        }
     }
 }
 
@@ -142,5 +218,69 @@ mod tests {
             .collect();
         let sum: i32 = answers.into_iter().map(|h| h.join().unwrap()).sum();
         assert_eq!(sum, 1);
+    }
+
+    /// Threads that wait until they are dropped (which ends and joins them,
+    /// so their places are free again).
+    #[derive(Default)]
+    struct Held {
+        releases: Vec<mpsc::Sender<()>>,
+        threads: Vec<JoinHandle<()>>,
+    }
+
+    impl Held {
+        /// Starts one held thread, a session's or (`reserved`) a writer's;
+        /// says whether the budget allowed it.
+        fn start(&mut self, budget: &Arc<ThreadBudget>, reserved: bool) -> bool {
+            let (release, hold) = mpsc::channel::<()>();
+            let work = move || {
+                let _ = hold.recv();
+            };
+            let spawned = if reserved {
+                budget.spawn_reserved("writer", work)
+            } else {
+                budget.spawn("session", work)
+            };
+            let Ok(thread) = spawned else {
+                return false;
+            };
+            self.releases.push(release);
+            self.threads.push(thread);
+            true
+        }
+    }
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            self.releases.clear();
+            for thread in self.threads.drain(..) {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    #[test]
+    fn sessions_and_writers_each_keep_their_share_of_the_budget() {
+        // Four places: sessions may take three, writers and helpers one.
+        let budget = ThreadBudget::with_shares(4, 3, 1);
+        let (mut sessions, mut writers) = (Held::default(), Held::default());
+        // Stuck writers cannot take the places kept for sessions...
+        assert!(writers.start(&budget, true));
+        assert!(
+            !writers.start(&budget, true),
+            "a writer took a session's place"
+        );
+        for n in 1..=3 {
+            assert!(sessions.start(&budget, false), "session {n} was refused");
+        }
+        // ...and sessions cannot take the writers' place, even when it is free.
+        let (mut more, mut writer) = (Held::default(), Held::default());
+        drop(writers);
+        assert!(
+            !more.start(&budget, false),
+            "a session took a writer's place"
+        );
+        assert!(writer.start(&budget, true));
+        assert_eq!(budget.running(), 4);
     }
 }
