@@ -55,6 +55,17 @@ pub enum StorageNews {
     Recovered,
 }
 
+/// A logged-in session as the hub knows it: its name, and the outbox that
+/// proves the name is still this session's. A session dropped as too slow
+/// may still have a line in hand when its name is freed and taken by
+/// somebody else: checked under the lock, that line is refused, never said
+/// in the new holder's name.
+#[derive(Clone, Copy)]
+pub struct Me<'a> {
+    pub name: &'a Username,
+    pub outbox: &'a Arc<Outbox>,
+}
+
 /// The shared state of the chat. Cloning it is cheap and shares it.
 #[derive(Clone)]
 pub struct Hub {
@@ -113,13 +124,17 @@ impl Hub {
     /// the history log, and sends it to every member, the sender included.
     pub fn say(
         &self,
-        from: &Username,
+        me: Me<'_>,
         room: Option<&RoomName>,
         text: &str,
         claims: &Claims,
     ) -> (Result<(), ErrorCode>, Option<StorageNews>) {
+        let from = me.name;
         let room = room.filter(|room| !room.is_lobby());
         let mut state = self.lock();
+        if !state.holds(me) {
+            return (Err(ErrorCode::NotLoggedIn), None);
+        }
         let display = match room {
             None => RoomName::lobby(),
             Some(room) => match state.rooms.get(room) {
@@ -157,14 +172,17 @@ impl Hub {
     /// Sends `DM <from> <text>` to `to` alone (matched case-insensitively).
     pub fn direct_message(
         &self,
-        from: &Username,
+        me: Me<'_>,
         to: &str,
         text: &str,
         claims: &Claims,
     ) -> Result<(), ErrorCode> {
         let to = Username::parse(to).map_err(|_| ErrorCode::UserNotFound)?;
-        let message = ServerLine::Dm(from.as_str(), text).to_bytes();
+        let message = ServerLine::Dm(me.name.as_str(), text).to_bytes();
         let mut state = self.lock();
+        if !state.holds(me) {
+            return Err(ErrorCode::NotLoggedIn);
+        }
         let recipient = state.users.get(&to).ok_or(ErrorCode::UserNotFound)?;
         if claims.push(&recipient.outbox, &message).is_err() {
             state.drop_users(vec![to], claims);
@@ -200,11 +218,15 @@ impl Hub {
 
     /// Puts `name` in `room`: every member (the joiner included) gets
     /// `JOIN <room> <name>`, then the joiner gets the room's last messages.
-    pub fn join(&self, name: &Username, room: &RoomName, claims: &Claims) -> Result<(), ErrorCode> {
+    pub fn join(&self, me: Me<'_>, room: &RoomName, claims: &Claims) -> Result<(), ErrorCode> {
+        let name = me.name;
         if room.is_lobby() {
             return Err(ErrorCode::AlreadyInRoom);
         }
         let mut state = self.lock();
+        if !state.holds(me) {
+            return Err(ErrorCode::NotLoggedIn);
+        }
         let state = &mut *state;
         let member = state.users.get_mut(name).ok_or(ErrorCode::NotLoggedIn)?;
         if member.rooms.contains(room) {
@@ -242,11 +264,15 @@ impl Hub {
 
     /// Takes `name` out of `room`: `PART <room> <name>` to every member, the
     /// leaver included.
-    pub fn part(&self, name: &Username, room: &RoomName, claims: &Claims) -> Result<(), ErrorCode> {
+    pub fn part(&self, me: Me<'_>, room: &RoomName, claims: &Claims) -> Result<(), ErrorCode> {
+        let name = me.name;
         if room.is_lobby() {
             return Err(ErrorCode::CannotLeaveLobby);
         }
         let mut state = self.lock();
+        if !state.holds(me) {
+            return Err(ErrorCode::NotLoggedIn);
+        }
         let member = state.users.get_mut(name).ok_or(ErrorCode::NotLoggedIn)?;
         let Some(at) = member.rooms.iter().position(|joined| joined == room) else {
             return Err(ErrorCode::NotInRoom);
@@ -306,14 +332,11 @@ impl Hub {
     /// Removes `name` if it is still this connection's (the name may have been
     /// freed and taken by somebody else meanwhile) and tells everybody else it
     /// left. Returns whether it was removed here.
-    pub fn leave(&self, name: &Username, outbox: &Arc<Outbox>, claims: &Claims) -> bool {
+    pub fn leave(&self, me: Me<'_>, claims: &Claims) -> bool {
         let mut state = self.lock();
-        let ours = state
-            .users
-            .get(name)
-            .is_some_and(|member| Arc::ptr_eq(&member.outbox, outbox));
+        let ours = state.holds(me);
         if ours {
-            state.drop_users(vec![name.clone()], claims);
+            state.drop_users(vec![me.name.clone()], claims);
         }
         ours
     }
@@ -331,6 +354,13 @@ impl Hub {
 }
 
 impl State {
+    /// Whether `me`'s name is still its session's.
+    fn holds(&self, me: Me<'_>) -> bool {
+        self.users
+            .get(me.name)
+            .is_some_and(|member| Arc::ptr_eq(&member.outbox, me.outbox))
+    }
+
     /// Queues `bytes` to every user; drops whoever overflows.
     fn broadcast_lobby(&mut self, bytes: &[u8], claims: &Claims) {
         let mut overflowed = Vec::new();
@@ -467,9 +497,16 @@ mod tests {
         let (bob_member, _bob_peer) = connected_member();
         hub.login(&bob, &bob_member, &claims).unwrap();
         assert_eq!(&*hub.who(None).unwrap(), b"USER alice\nUSER bob\n");
-        assert!(hub.say(&bob, None, "still here", &claims).0.is_ok());
-        assert_eq!(hub.direct_message(&bob, "ALICE", "hi", &claims), Ok(()));
-        assert!(hub.leave(&alice, &member, &claims));
+        let me = |name, outbox| Me { name, outbox };
+        assert!(hub
+            .say(me(&bob, &bob_member), None, "still here", &claims)
+            .0
+            .is_ok());
+        assert_eq!(
+            hub.direct_message(me(&bob, &bob_member), "ALICE", "hi", &claims),
+            Ok(())
+        );
+        assert!(hub.leave(me(&alice, &member), &claims));
         assert_eq!(&*hub.who(None).unwrap(), b"USER bob\n");
         // Nothing reached alice's socket before this thread flushed; then all of it, in order.
         alice_peer.set_nonblocking(true).unwrap();
@@ -481,5 +518,45 @@ mod tests {
         let mut got = vec![0; expected.len()];
         alice_peer.read_exact(&mut got).unwrap();
         assert_eq!(String::from_utf8(got).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_dropped_session_cannot_speak_in_the_name_of_its_next_holder() {
+        let hub = test_hub();
+        let claims = Claims::default();
+        let alice = Username::parse("alice").unwrap();
+        let (old, _old_peer) = connected_member();
+        hub.login(&alice, &old, &claims).unwrap();
+        // The old session is dropped (as an overflow would) and the name taken.
+        let old_me = Me {
+            name: &alice,
+            outbox: &old,
+        };
+        assert!(hub.leave(old_me, &claims));
+        let (new, mut new_peer) = connected_member();
+        hub.login(&alice, &new, &claims).unwrap();
+        let room = RoomName::parse("#r").unwrap();
+        // Every line the old session still had in hand is refused.
+        assert_eq!(
+            hub.say(old_me, None, "ghost", &claims).0,
+            Err(ErrorCode::NotLoggedIn)
+        );
+        assert_eq!(
+            hub.direct_message(old_me, "alice", "ghost", &claims),
+            Err(ErrorCode::NotLoggedIn)
+        );
+        assert_eq!(
+            hub.join(old_me, &room, &claims),
+            Err(ErrorCode::NotLoggedIn)
+        );
+        assert!(!hub.leave(old_me, &claims));
+        assert_eq!(&*hub.history(None, 10), b"HISTORY #lobby 0\n");
+        claims.flush();
+        new_peer
+            .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        let mut got = vec![0; 64];
+        let n = new_peer.read(&mut got).unwrap();
+        assert_eq!(&got[..n], b"OK\n", "the new holder got only its own OK");
     }
 }

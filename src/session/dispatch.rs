@@ -3,8 +3,8 @@
 
 use super::departure::Departure;
 use super::{Flow, Session};
-use crate::hub::StorageNews;
-use crate::protocol::{self, Command, ErrorCode, RoomName, ServerLine, Username, HELP_TEXT};
+use crate::hub::{Me, StorageNews};
+use crate::protocol::{self, Command, ErrorCode, RoomName, ServerLine, HELP_TEXT};
 
 impl Session<'_> {
     /// Carries out one command (the caller has checked that it may run before
@@ -33,7 +33,7 @@ impl Session<'_> {
                     return Err(ErrorCode::EmptyMessage);
                 }
                 let text = protocol::sanitize(text);
-                let (said, news) = hub.say(self.user()?, room.as_ref(), &text, &self.claims);
+                let (said, news) = hub.say(self.me()?, room.as_ref(), &text, &self.claims);
                 if let Some(news) = news {
                     self.log_storage(news);
                 }
@@ -42,14 +42,14 @@ impl Session<'_> {
             Command::Dm(target) => {
                 let (to, text) = target.ok_or(ErrorCode::InvalidDm)?;
                 let text = protocol::sanitize(text);
-                hub.direct_message(self.user()?, to, &text, &self.claims)?;
+                hub.direct_message(self.me()?, to, &text, &self.claims)?;
             }
             Command::Who(room) => {
                 let room = room.map(RoomName::parse).transpose()?;
                 self.reply_lines(&hub.who(room.as_ref())?);
             }
-            Command::Join(room) => hub.join(self.user()?, &RoomName::parse(room)?, &self.claims)?,
-            Command::Part(room) => hub.part(self.user()?, &RoomName::parse(room)?, &self.claims)?,
+            Command::Join(room) => hub.join(self.me()?, &RoomName::parse(room)?, &self.claims)?,
+            Command::Part(room) => hub.part(self.me()?, &RoomName::parse(room)?, &self.claims)?,
             Command::Rooms => self.reply_lines(&hub.rooms()),
             Command::History(query) => {
                 let (room, count) = query?;
@@ -60,9 +60,14 @@ impl Session<'_> {
         Ok(Flow::Continue)
     }
 
-    /// The logged-in user's name (the caller checked [`Command::needs_login`]).
-    fn user(&self) -> Result<&Username, ErrorCode> {
-        self.name.as_ref().ok_or(ErrorCode::NotLoggedIn)
+    /// This session as the hub knows it (the caller checked
+    /// [`Command::needs_login`]).
+    fn me(&self) -> Result<Me<'_>, ErrorCode> {
+        let name = self.name.as_ref().ok_or(ErrorCode::NotLoggedIn)?;
+        Ok(Me {
+            name,
+            outbox: &self.outbox,
+        })
     }
 
     /// Logs a change in the history log's health, once per burst.

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::delivery::{Claims, Codec, Gate, Helpers, Outbox};
-use crate::hub::Hub;
+use crate::hub::{Hub, Me};
 use crate::protocol::{self, ErrorCode, ServerLine, Username};
 use crate::support::deadline::is_timeout;
 use crate::support::log::Log;
@@ -277,7 +277,8 @@ impl<'a> Session<'a> {
             .and_then(Departure::from_farewell)
             .unwrap_or(departure);
         if let Some(name) = &self.name {
-            self.context.hub.leave(name, &self.outbox, &self.claims);
+            let outbox = &self.outbox;
+            self.context.hub.leave(Me { name, outbox }, &self.claims);
         }
         self.claims.close(&self.outbox, departure.farewell());
         self.claims.flush();
