@@ -102,7 +102,7 @@ impl Server {
         let log = Log {
             client_events: config.log,
         };
-        let history = open_history(&config, &log)?;
+        let (history, recovered) = open_history(&config, &log)?;
         let hub = Hub::new(history, config.room_limits());
         let gate = (config.data_dir.is_some() && config.fsync == Fsync::Always)
             .then(|| hub.durability_gate());
@@ -168,6 +168,9 @@ impl Server {
                 .find(|(front, _)| *front == wanted)
                 .map(|(_, acceptor)| acceptor.addr)
         };
+        if let Some(recovered) = recovered {
+            log.event(None, format_args!("{recovered}"));
+        }
         Ok(Server {
             addr: addr_of(Front::Lines).unwrap_or(config.addr),
             web_addr: addr_of(Front::Web),
@@ -237,20 +240,19 @@ fn bind(addr: SocketAddr, front: Front) -> Result<TcpListener, StartError> {
     Ok(listener)
 }
 
-/// The history, on disk in `config.data_dir` or in memory only; what
-/// recovery found is logged.
-fn open_history(config: &Config, log: &Log) -> Result<History, StartError> {
+/// The history, on disk in `config.data_dir` or in memory only, and what
+/// recovery found there (to log once the server listens).
+fn open_history(config: &Config, log: &Log) -> Result<(History, Option<String>), StartError> {
     let Some(dir) = &config.data_dir else {
-        return Ok(History::in_memory(config.history_keep));
+        return Ok((History::in_memory(config.history_keep), None));
     };
     let (history, recovered) =
         History::open(dir, config.history_keep, config.fsync).map_err(StartError::History)?;
-    log.event(None, format_args!("{recovered}"));
     let log = *log;
     history.set_error_hook(move |failure: &BackgroundError| {
         log.event(None, format_args!("history: {failure}"));
     });
-    Ok(history)
+    Ok((history, Some(recovered.to_string())))
 }
 
 /// An address to connect to for reaching a listener bound to `addr` (a

@@ -77,8 +77,8 @@ impl Session<'_> {
             StorageNews::Failed(err) => log.event(
                 None,
                 format_args!(
-                    "history: cannot write the log ({err}); room messages are refused with \
-                     ERR storage-failed until it works again"
+                    "history: cannot write the log ({err}); messages are refused with ERR \
+                     storage-failed until it works again"
                 ),
             ),
             StorageNews::Recovered => {
