@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chat::server::RateLimit;
+use chat::protocol::MAX_HISTORY;
 use chat::server::{Config, Fsync, Server};
 use chat::support::cli::{Args, CliError};
 
@@ -110,7 +111,12 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Config>, CliError>
                 }
             }
             "--history-keep" => config.history_keep = positive(&mut args, &flag)?,
-            "--replay" => config.replay = args.value(&flag)?,
+            "--replay" => {
+                config.replay = args.value(&flag)?;
+                if config.replay > MAX_HISTORY {
+                    return Err(CliError(format!("--replay is at most {MAX_HISTORY}")));
+                }
+            }
             "--quiet" => config.log = false,
             "-h" | "--help" => {
                 print!("{USAGE}");
