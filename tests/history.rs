@@ -8,44 +8,13 @@ use std::thread;
 
 use common::{start, start_with, Client};
 
-/// Reads a history block: its header, then its lines, checked for shape.
-/// Returns `(seq, from, text)` per line.
+/// `(seq, from, text)` of each line of the next history block of `room`.
 fn read_block(client: &mut Client, room: &str) -> Vec<(u64, String, String)> {
-    let header = client.line();
-    let count: usize = header
-        .strip_prefix(&format!("HISTORY {room} "))
-        .unwrap_or_else(|| panic!("not a history header for {room}: {header}"))
-        .parse()
-        .unwrap();
-    (0..count)
-        .map(|_| {
-            let line = client.line();
-            let rest = line
-                .strip_prefix(&format!("HIST {room} "))
-                .unwrap_or_else(|| panic!("not a history line of {room}: {line}"));
-            let mut parts = rest.splitn(4, ' ');
-            let seq = parts.next().unwrap().parse().unwrap();
-            let time = parts.next().unwrap();
-            assert!(is_rfc3339_millis(time), "{time}");
-            let from = parts.next().unwrap().to_string();
-            let text = parts.next().unwrap().to_string();
-            (seq, from, text)
-        })
+    client
+        .read_history(room)
+        .into_iter()
+        .map(|hist| (hist.seq, hist.from, hist.text))
         .collect()
-}
-
-/// `2026-12-01T18:04:05.123Z`.
-fn is_rfc3339_millis(time: &str) -> bool {
-    let b = time.as_bytes();
-    b.len() == 24
-        && b.iter().enumerate().all(|(i, &c)| match i {
-            4 | 7 => c == b'-',
-            10 => c == b'T',
-            13 | 16 => c == b':',
-            19 => c == b'.',
-            23 => c == b'Z',
-            _ => c.is_ascii_digit(),
-        })
 }
 
 #[test]

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::delivery::{Claims, Gate, Outbox};
 use crate::protocol::{ErrorCode, RoomName, ServerLine, Username};
 use crate::store::{self, History};
-use crate::support::sync;
+use crate::support::{sync, time};
 use rooms::{Member, Room};
 
 /// How many rooms there may be, and what a joiner is shown.
@@ -149,7 +149,7 @@ impl Hub {
                 display.as_str(),
                 from.as_str(),
                 text,
-                store::now_ms(),
+                time::now_ms(),
             )
             .map(|_| ());
         let news = state.storage_news(written.as_ref().err());
@@ -448,7 +448,7 @@ fn history_block(history: &History, room: &RoomName, count: usize, out: &mut Vec
         ServerLine::Hist {
             room: room.as_str(),
             seq: message.seq,
-            time: &store::rfc3339(message.time_ms),
+            time: &time::rfc3339(message.time_ms),
             from: &message.from,
             text: &message.text,
         }

@@ -16,14 +16,15 @@
 
 use super::payload::{self, Parsed};
 use super::ring::Run;
-use super::time::{now_ms, rfc3339};
+use crate::support::sync::{self, lock};
+use crate::support::time::{now_ms, rfc3339};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -73,15 +74,10 @@ impl std::error::Error for BackgroundError {
 /// Receives the syncer thread's failures.
 pub type ErrorHook = Arc<dyn Fn(&BackgroundError) + Send + Sync>;
 
-/// The default hook: one line on stderr.
+/// The default hook: one line on stderr (a broken stderr is ignored, never a
+/// panic on the syncer thread).
 fn print_error(e: &BackgroundError) {
-    eprintln!("{} {e}", rfc3339(now_ms()));
-}
-
-/// Locks, ignoring poisoning: every critical section here leaves its data
-/// consistent at every point a panic could occur.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+    let _ = writeln!(io::stderr().lock(), "{} {e}", rfc3339(now_ms()));
 }
 
 /// Test-only failure injection.
@@ -305,10 +301,7 @@ impl Shared {
                 ctl.wanted = target;
                 self.syncer_cv.notify_one();
             }
-            ctl = self
-                .waiters_cv
-                .wait(ctl)
-                .unwrap_or_else(PoisonError::into_inner);
+            ctl = sync::wait(&self.waiters_cv, ctl);
         }
         ctl
     }

@@ -63,8 +63,6 @@ mod history;
 mod payload;
 pub mod record;
 mod ring;
-mod time;
 
 pub use disk::{BackgroundError, Durable};
 pub use history::{Fsync, History, Message, OpenError, DEFAULT_KEEP};
-pub use time::{now_ms, rfc3339};

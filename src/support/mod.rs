@@ -14,3 +14,4 @@ pub mod sha1;
 pub mod sync;
 pub mod sys;
 pub mod threads;
+pub mod time;

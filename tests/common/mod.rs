@@ -303,3 +303,56 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// One line of a history block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hist {
+    pub seq: u64,
+    pub time: String,
+    pub from: String,
+    pub text: String,
+}
+
+impl Client {
+    /// Reads a history block of `room`: its `HISTORY <room> <k>` header and
+    /// exactly `k` `HIST` lines after it, each checked for shape.
+    pub fn read_history(&mut self, room: &str) -> Vec<Hist> {
+        let header = self.line();
+        let count: usize = header
+            .strip_prefix(&format!("HISTORY {room} "))
+            .and_then(|count| count.parse().ok())
+            .unwrap_or_else(|| panic!("not a history header for {room}: {header}"));
+        (0..count)
+            .map(|_| {
+                let line = self.line();
+                let rest = line
+                    .strip_prefix(&format!("HIST {room} "))
+                    .unwrap_or_else(|| panic!("not a history line of {room}: {line}"));
+                let mut parts = rest.splitn(4, ' ').map(str::to_string);
+                let mut next = || parts.next().unwrap_or_default();
+                let hist = Hist {
+                    seq: next().parse().expect("a sequence number"),
+                    time: next(),
+                    from: next(),
+                    text: next(),
+                };
+                assert!(is_rfc3339_millis(&hist.time), "{line}");
+                hist
+            })
+            .collect()
+    }
+}
+
+/// `2026-12-01T18:04:05.123Z`.
+pub fn is_rfc3339_millis(time: &str) -> bool {
+    let b = time.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'.',
+            23 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}

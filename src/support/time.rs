@@ -1,6 +1,7 @@
-//! Message times: unix milliseconds, shown as RFC 3339 UTC with milliseconds.
+//! Times as people read them: RFC 3339 UTC, to the millisecond (message
+//! times) or to the second (the log).
 //!
-//! Rule kept: [`rfc3339`] is exact for every `u64` (proleptic Gregorian
+//! Rule kept: the formatting is exact for every `u64` (proleptic Gregorian
 //! calendar, no leap seconds, as unix time has none), computed with Howard
 //! Hinnant's `civil_from_days` and no C library; it never panics.
 
@@ -16,12 +17,21 @@ pub fn now_ms() -> u64 {
 
 /// `2026-12-01T18:04:05.123Z` for a time in unix milliseconds.
 pub fn rfc3339(time_ms: u64) -> String {
-    let (secs, ms) = (time_ms / 1000, time_ms % 1000);
+    format!("{}.{:03}Z", date_and_time(time_ms / 1000), time_ms % 1000)
+}
+
+/// `2026-12-01T18:04:05Z` for a time in unix seconds.
+pub fn rfc3339_seconds(secs: u64) -> String {
+    format!("{}Z", date_and_time(secs))
+}
+
+/// `2026-12-01T18:04:05` for a time in unix seconds.
+fn date_and_time(secs: u64) -> String {
     let (days, rem) = (secs / 86_400, secs % 86_400);
-    // days < 2^64 / 86_400_000 < 2^38, so it fits an i64 with room to spare.
+    // days < 2^64 / 86_400 < 2^48, so it fits an i64 with room to spare.
     let (year, month, day) = civil_from_days(days as i64);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
