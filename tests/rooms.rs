@@ -6,7 +6,9 @@ mod common;
 use std::collections::HashMap;
 use std::thread;
 
-use common::{start, start_with, Client};
+use std::time::Instant;
+
+use common::{start, start_with, Client, PATIENCE};
 
 /// Logs in `name` and joins `room`, reading the joiner's own JOIN line and
 /// the (empty) replay block.
@@ -334,4 +336,45 @@ fn one_order_per_room_with_concurrent_senders() {
         }
     }
     drop(senders);
+}
+
+/// A v1 client (LOGIN, MSG, DM, WHO, PING, QUIT only) among users of rooms
+/// sees exactly the lines it always saw: nothing of the rooms.
+#[test]
+fn a_v1_client_sees_nothing_of_the_rooms() {
+    let server = start();
+    let mut v1 = Client::login(server.addr(), "oldtimer");
+    let mut alice = joined(server.addr(), "alice", "#rust");
+    alice.expect("HISTORY #rust 0");
+    let mut bob = joined(server.addr(), "bob", "#rust");
+    bob.expect("HISTORY #rust 0");
+    alice.send("MSG #rust room talk");
+    alice.send("MSG lobby talk");
+    alice.skip_until("MSG alice lobby talk", Instant::now() + PATIENCE);
+    bob.send("PART #rust");
+    bob.send("DM oldtimer psst");
+    bob.send("QUIT");
+    bob.skip_until("BYE", Instant::now() + PATIENCE);
+    v1.send("WHO");
+    v1.send("PING end");
+    let mut seen = Vec::new();
+    loop {
+        let line = v1.line();
+        if line == "PONG end" {
+            break;
+        }
+        seen.push(line);
+    }
+    assert_eq!(
+        seen,
+        [
+            "INFO alice connected",
+            "INFO bob connected",
+            "MSG alice lobby talk",
+            "DM bob psst",
+            "INFO bob disconnected",
+            "USER alice",
+            "USER oldtimer",
+        ]
+    );
 }
