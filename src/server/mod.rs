@@ -21,13 +21,13 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 pub use crate::session::RateLimit;
-pub use config::{Config, Fsync};
+pub use config::{Config, Fsync, MAX_ITERATIONS};
 
 use crate::delivery::Helpers;
 use crate::front::Front;
 use crate::hub::Hub;
-use crate::session::Context;
-use crate::store::{BackgroundError, History, OpenError};
+use crate::session::{Context, Throttle};
+use crate::store::{AccountLog, Accounts, BackgroundError, History, OpenError};
 use crate::support::log::Log;
 use crate::support::sys;
 use crate::support::threads::ThreadBudget;
@@ -56,8 +56,8 @@ pub enum StartError {
         front: Front,
         err: io::Error,
     },
-    /// The history could not be opened (the data directory is another
-    /// server's, or cannot be read or written).
+    /// The history or the accounts could not be opened (the data directory
+    /// is another server's, or cannot be read or written).
     History(OpenError),
     /// A thread could not be started.
     Thread(io::Error),
@@ -103,7 +103,9 @@ impl Server {
             client_events: config.log,
         };
         let history = open_history(&config, &log)?;
-        let hub = Hub::new(history, config.room_limits());
+        // After the history: its lock on the data directory covers the file.
+        let (account_log, accounts) = open_accounts(&config, &log)?;
+        let hub = Hub::new(history, account_log, accounts, config.room_limits());
         let gate = (config.data_dir.is_some() && config.fsync == Fsync::Always)
             .then(|| hub.durability_gate());
         let limit = ThreadBudget::kernel_limit();
@@ -136,6 +138,7 @@ impl Server {
                 threads,
                 limits: config.limits(),
                 gate,
+                throttle: Throttle::default(),
             },
             admission: Admission::new(max_clients, config.max_per_ip, config.limit_loopback),
             stopping: AtomicBool::new(false),
@@ -251,6 +254,17 @@ fn open_history(config: &Config, log: &Log) -> Result<History, StartError> {
         log.event(None, format_args!("history: {failure}"));
     });
     Ok(history)
+}
+
+/// The accounts, from `config.data_dir` or in memory only; what recovery
+/// found is logged.
+fn open_accounts(config: &Config, log: &Log) -> Result<(AccountLog, Accounts), StartError> {
+    let Some(dir) = &config.data_dir else {
+        return Ok(AccountLog::in_memory());
+    };
+    let (account_log, accounts, recovered) = AccountLog::open(dir).map_err(StartError::History)?;
+    log.event(None, format_args!("{recovered}"));
+    Ok((account_log, accounts))
 }
 
 /// An address to connect to for reaching a listener bound to `addr` (a

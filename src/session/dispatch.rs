@@ -3,7 +3,7 @@
 
 use super::departure::Departure;
 use super::{Flow, Session};
-use crate::hub::StorageNews;
+use crate::hub::{Change, StorageNews};
 use crate::protocol::{self, Command, ErrorCode, RoomName, ServerLine, Username, HELP_TEXT};
 
 impl Session<'_> {
@@ -14,6 +14,9 @@ impl Session<'_> {
         match command {
             Command::Empty => {}
             Command::Login(requested) => self.login(requested)?,
+            Command::Auth(requested, password) => self.auth(requested, password)?,
+            Command::Register(password) => self.set_password(password, Change::Register)?,
+            Command::Password(password) => self.set_password(password, Change::Password)?,
             Command::Quit => return Ok(Flow::End(Departure::Quit)),
             Command::Help => {
                 let mut help = Vec::new();
@@ -61,7 +64,7 @@ impl Session<'_> {
     }
 
     /// The logged-in user's name (the caller checked [`Command::needs_login`]).
-    fn user(&self) -> Result<&Username, ErrorCode> {
+    pub(super) fn user(&self) -> Result<&Username, ErrorCode> {
         self.name.as_ref().ok_or(ErrorCode::NotLoggedIn)
     }
 

@@ -118,17 +118,7 @@ impl fmt::Display for Recovered {
             self.records,
             self.log_bytes
         )?;
-        if self.skipped > 0 {
-            write!(f, "; skipped {} unusable records", self.skipped)?;
-        }
-        if self.dropped_bytes > 0 {
-            write!(
-                f,
-                "; cut {} bytes of torn or corrupt tail",
-                self.dropped_bytes
-            )?;
-        }
-        Ok(())
+        record::write_repairs(f, self.skipped, self.dropped_bytes)
     }
 }
 
@@ -243,21 +233,15 @@ impl History {
             .truncate(false)
             .open(&log_path)
             .map_err(io_err(&log_path))?;
-        let file_len = file.metadata().map_err(io_err(&log_path))?.len();
         let mut history = History::in_memory(keep);
         let mut found = Recovered {
             path: log_path.clone(),
             ..Recovered::default()
         };
-        let scanned = record::scan(&file, |payload| history.recover(payload, &mut found))
+        let recovery = record::recover_file(&file, |payload| history.recover(payload, &mut found))
             .map_err(io_err(&log_path))?;
-        found.dropped_bytes = file_len.saturating_sub(scanned.intact);
-        if found.dropped_bytes > 0 {
-            file.set_len(scanned.intact)
-                .and_then(|()| file.sync_all())
-                .map_err(io_err(&log_path))?;
-        }
-        found.log_bytes = scanned.intact;
+        found.dropped_bytes = recovery.cut;
+        found.log_bytes = recovery.intact;
         // Make the directory entries (a new directory, a new log) durable
         // too, so that fsyncs of the log mean something. Best effort: some
         // file systems cannot fsync a directory.
@@ -268,7 +252,7 @@ impl History {
         found.rooms = history.rooms.len();
         found.messages = history.rooms.values().map(|r| r.ring.len()).sum();
 
-        let shared = Shared::new(dir, file, scanned.intact, fsync == Fsync::Always);
+        let shared = Shared::new(dir, file, recovery.intact, fsync == Fsync::Always);
         let syncer = disk::spawn(Arc::clone(&shared)).map_err(io_err(dir))?;
         history.disk = Some(Disk {
             shared,
@@ -467,33 +451,9 @@ impl History {
 mod tests {
     use super::*;
     use crate::store::disk::Inject;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use crate::store::temp_dir::TempDir;
     use std::sync::Mutex;
     use std::time::{Duration, Instant};
-
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> TempDir {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let path = std::env::temp_dir()
-                .join(format!("chat-store-test-{}-{name}-{n}", std::process::id()));
-            let _ = fs::remove_dir_all(&path);
-            TempDir(path)
-        }
-
-        fn log(&self) -> PathBuf {
-            self.0.join(LOG)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn open(dir: &TempDir, keep: usize) -> (History, Recovered) {
         History::open(&dir.0, keep, Fsync::EverySecond).unwrap()
@@ -597,7 +557,7 @@ mod tests {
         let (mut h, found) = open(&dir, 100);
         assert_eq!((found.records, found.messages, found.rooms), (10, 10, 2));
         assert_eq!((found.skipped, found.dropped_bytes), (0, 0));
-        assert_eq!(found.log_bytes, fs::metadata(dir.log()).unwrap().len());
+        assert_eq!(found.log_bytes, fs::metadata(dir.join(LOG)).unwrap().len());
         assert!(found
             .to_string()
             .starts_with("history: 10 messages in 2 rooms"));
@@ -622,17 +582,20 @@ mod tests {
             say(&mut h, "#a", "two");
             say(&mut h, "#b", "three, the last record");
         }
-        let whole = fs::read(dir.log()).unwrap();
+        let whole = fs::read(dir.join(LOG)).unwrap();
         let last_start = raw_records(&[("#a", 1, "one"), ("#a", 2, "two")]).len();
         for cut in last_start..whole.len() {
             let dir = TempDir::new("torn-cut");
             fs::create_dir_all(&dir.0).unwrap();
-            fs::write(dir.log(), &whole[..cut]).unwrap();
+            fs::write(dir.join(LOG), &whole[..cut]).unwrap();
             {
                 let (mut h, found) = open(&dir, 100);
                 assert_eq!(found.dropped_bytes, (cut - last_start) as u64, "cut {cut}");
                 assert_eq!((found.records, found.messages), (2, 2));
-                assert_eq!(fs::metadata(dir.log()).unwrap().len(), last_start as u64);
+                assert_eq!(
+                    fs::metadata(dir.join(LOG)).unwrap().len(),
+                    last_start as u64
+                );
                 assert_eq!(h.display_name("#b"), None);
                 assert_eq!(say(&mut h, "#a", "after"), 3);
                 assert_eq!(say(&mut h, "#b", "b1"), 1);
@@ -662,7 +625,7 @@ mod tests {
         ]));
         let good = log.len();
         log.extend_from_slice(b"\x05\0\0\0\xde\xad\xbe\xefgarbage after the records");
-        fs::write(dir.log(), &log).unwrap();
+        fs::write(dir.join(LOG), &log).unwrap();
         {
             let (mut h, found) = open(&dir, 100);
             assert_eq!(found.dropped_bytes, (log.len() - good) as u64);
@@ -676,17 +639,17 @@ mod tests {
             assert_eq!(say(&mut h, "#a", "seven"), 7);
         }
         // Zeros (as left by some crashes) and random bytes.
-        let mut bytes = fs::read(dir.log()).unwrap();
+        let mut bytes = fs::read(dir.join(LOG)).unwrap();
         let len = bytes.len();
         bytes.extend_from_slice(&[0; 100]);
-        fs::write(dir.log(), &bytes).unwrap();
+        fs::write(dir.join(LOG), &bytes).unwrap();
         let (h, found) = open(&dir, 100);
         assert_eq!((found.dropped_bytes, found.log_bytes), (100, len as u64));
         assert_eq!(h.last_seq("#a"), 7);
         drop(h);
         let mut x = 0x1234_5678_9ABC_DEF0u64;
         for round in 0..20 {
-            let mut junk = fs::read(dir.log()).unwrap();
+            let mut junk = fs::read(dir.join(LOG)).unwrap();
             junk.truncate(len);
             for _ in 0..round * 7 {
                 x ^= x << 13;
@@ -694,7 +657,7 @@ mod tests {
                 x ^= x << 17;
                 junk.push(x as u8);
             }
-            fs::write(dir.log(), &junk).unwrap();
+            fs::write(dir.join(LOG), &junk).unwrap();
             let (h, found) = open(&dir, 100);
             assert_eq!((found.log_bytes, h.last_seq("#a")), (len as u64, 7));
         }
@@ -721,12 +684,12 @@ mod tests {
     #[test]
     fn open_reports_io_errors() {
         let dir = TempDir::new("io");
-        fs::create_dir_all(dir.log()).unwrap(); // the log is a directory
+        fs::create_dir_all(dir.join(LOG)).unwrap(); // the log is a directory
         let err = History::open(&dir.0, 10, Fsync::EverySecond).unwrap_err();
-        assert!(matches!(err, OpenError::Io { ref path, .. } if *path == dir.log()));
+        assert!(matches!(err, OpenError::Io { ref path, .. } if *path == dir.join(LOG)));
         assert!(err
             .to_string()
-            .starts_with(&dir.log().display().to_string()));
+            .starts_with(&dir.join(LOG).display().to_string()));
     }
 
     #[test]
@@ -767,7 +730,7 @@ mod tests {
             // A writer slower than the compaction (one that outpaces it grows
             // the log by what it appends while a compaction runs).
             wait_until("compaction", || !shared.compacting());
-            let size = fs::metadata(dir.log()).unwrap().len();
+            let size = fs::metadata(dir.join(LOG)).unwrap().len();
             assert_eq!(size, shared.log_len());
             assert!(
                 size <= (2 * h.retained).max(4096) + 2 * longest,
@@ -921,7 +884,7 @@ mod tests {
             let (mut h, _) = open(&dir, 100);
             say(&mut h, "#a", "one");
             let shared = Arc::clone(h.shared());
-            let len = fs::metadata(dir.log()).unwrap().len();
+            let len = fs::metadata(dir.join(LOG)).unwrap().len();
             for short in [0, 1, 5, 8, 30] {
                 shared.inject(Inject {
                     short_write: Some(short),
@@ -931,7 +894,7 @@ mod tests {
                 assert_eq!(err.kind(), io::ErrorKind::StorageFull);
                 assert_eq!(h.last_seq("#a"), 1);
                 assert_eq!(h.recent("#a", 10).count(), 1);
-                assert_eq!(fs::metadata(dir.log()).unwrap().len(), len);
+                assert_eq!(fs::metadata(dir.join(LOG)).unwrap().len(), len);
                 // A new room is not created by a failed append.
                 assert!(h.append("#new", "#New", "ann", "x", 9).is_err());
                 assert_eq!(h.display_name("#new"), None);
@@ -943,7 +906,7 @@ mod tests {
                 ..Inject::default()
             });
             assert!(h.append("#a", "#a", "ann", "two", 9).is_err());
-            assert_eq!(fs::metadata(dir.log()).unwrap().len(), len + 6);
+            assert_eq!(fs::metadata(dir.join(LOG)).unwrap().len(), len + 6);
             shared.inject(Inject {
                 fail_truncate: true,
                 ..Inject::default()
