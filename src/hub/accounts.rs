@@ -99,6 +99,8 @@ impl Hub {
                 (Change::Register, false) => {
                     state.registering.insert(name.clone());
                 }
+                // Only registered names here: a registration holds the
+                // account lock throughout, so none is half done now.
                 (Change::Password, true) => {}
             }
         }
