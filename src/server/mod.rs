@@ -21,13 +21,13 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 pub use crate::session::RateLimit;
-pub use config::{Config, Fsync};
+pub use config::{Config, Fsync, MAX_ITERATIONS};
 
 use crate::delivery::Helpers;
 use crate::front::Front;
 use crate::hub::Hub;
-use crate::session::Context;
-use crate::store::{BackgroundError, History, OpenError};
+use crate::session::{Context, Throttle};
+use crate::store::{AccountLog, Accounts, BackgroundError, History, OpenError};
 use crate::support::log::Log;
 use crate::support::sys;
 use crate::support::threads::ThreadBudget;
@@ -56,8 +56,8 @@ pub enum StartError {
         front: Front,
         err: io::Error,
     },
-    /// The history could not be opened (the data directory is another
-    /// server's, or cannot be read or written).
+    /// The history or the accounts could not be opened (the data directory
+    /// is another server's, or cannot be read or written).
     History(OpenError),
     /// A thread could not be started.
     Thread(io::Error),
@@ -102,8 +102,10 @@ impl Server {
         let log = Log {
             client_events: config.log,
         };
-        let (history, recovered) = open_history(&config, &log)?;
-        let hub = Hub::new(history, config.room_limits());
+        let (history, history_found) = open_history(&config, &log)?;
+        // After the history: its lock on the data directory covers the file.
+        let (account_log, accounts, accounts_found) = open_accounts(&config)?;
+        let hub = Hub::new(history, account_log, accounts, config.room_limits());
         let gate = (config.data_dir.is_some() && config.fsync == Fsync::Always)
             .then(|| hub.durability_gate());
         let limit = ThreadBudget::kernel_limit();
@@ -136,6 +138,7 @@ impl Server {
                 threads,
                 limits: config.limits(),
                 gate,
+                throttle: Throttle::default(),
             },
             admission: Admission::new(max_clients, config.max_per_ip, config.limit_loopback),
             stopping: AtomicBool::new(false),
@@ -168,8 +171,8 @@ impl Server {
                 .find(|(front, _)| *front == wanted)
                 .map(|(_, acceptor)| acceptor.addr)
         };
-        if let Some(recovered) = recovered {
-            log.event(None, format_args!("{recovered}"));
+        for found in history_found.iter().chain(&accounts_found) {
+            log.event(None, format_args!("{found}"));
         }
         Ok(Server {
             addr: addr_of(Front::Lines).unwrap_or(config.addr),
@@ -253,6 +256,17 @@ fn open_history(config: &Config, log: &Log) -> Result<(History, Option<String>),
         log.event(None, format_args!("history: {failure}"));
     });
     Ok((history, Some(recovered.to_string())))
+}
+
+/// The accounts, from `config.data_dir` or in memory only, and what recovery
+/// found there (to log once the server listens).
+fn open_accounts(config: &Config) -> Result<(AccountLog, Accounts, Option<String>), StartError> {
+    let Some(dir) = &config.data_dir else {
+        let (account_log, accounts) = AccountLog::in_memory();
+        return Ok((account_log, accounts, None));
+    };
+    let (account_log, accounts, recovered) = AccountLog::open(dir).map_err(StartError::History)?;
+    Ok((account_log, accounts, Some(recovered.to_string())))
 }
 
 /// An address to connect to for reaching a listener bound to `addr` (a

@@ -16,6 +16,8 @@
 //! some file systems leave after a crash) is never read as records.
 
 use super::crc32::crc32;
+use std::fmt;
+use std::fs::File;
 use std::io::{self, Read};
 
 /// Bytes before the payload: length and checksum.
@@ -197,6 +199,44 @@ pub fn scan<R: Read>(mut reader: R, mut each: impl FnMut(&[u8])) -> io::Result<S
         buf.drain(..used);
         base += used as u64;
     }
+}
+
+/// What [`recover_file`] found: where the intact records end, and the bytes
+/// after them it cut off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recovery {
+    pub intact: u64,
+    pub cut: u64,
+}
+
+/// Reads a whole file of records from its start, handing each intact payload
+/// to `each`, then cuts off a torn or corrupt tail and fsyncs the cut, so
+/// that appends can go on at [`Recovery::intact`]. What every file the store
+/// opens does first.
+pub fn recover_file(file: &File, each: impl FnMut(&[u8])) -> io::Result<Recovery> {
+    let file_len = file.metadata()?.len();
+    let scanned = scan(file, each)?;
+    let cut = file_len.saturating_sub(scanned.intact);
+    if cut > 0 {
+        file.set_len(scanned.intact)?;
+        file.sync_all()?;
+    }
+    Ok(Recovery {
+        intact: scanned.intact,
+        cut,
+    })
+}
+
+/// Ends a recovery's log line with what was repaired, if anything:
+/// `; skipped N unusable records` and `; cut N bytes of torn or corrupt tail`.
+pub fn write_repairs(f: &mut fmt::Formatter<'_>, skipped: u64, cut: u64) -> fmt::Result {
+    if skipped > 0 {
+        write!(f, "; skipped {skipped} unusable records")?;
+    }
+    if cut > 0 {
+        write!(f, "; cut {cut} bytes of torn or corrupt tail")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

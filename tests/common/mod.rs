@@ -5,6 +5,7 @@
 //! clear message instead of hanging, even on a busy 2-core machine.
 #![allow(dead_code)] // each test file uses its own subset
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -19,13 +20,14 @@ use chat::support::procfs;
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// The configuration tests start from: loopback, a free port, no log noise,
-/// history in memory only.
+/// history in memory only, cheap password hashing.
 pub fn config() -> Config {
     Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         web_addr: None,
         log: false,
         data_dir: None,
+        pbkdf2_iterations: 1_000,
         ..Config::default()
     }
 }
@@ -187,6 +189,9 @@ pub struct Running {
     /// The server's log lines, read on a thread so that a full pipe can never
     /// stall the server.
     log: Receiver<String>,
+    /// Lines logged before `listening on` (what recovery found), still to
+    /// be read by [`Running::next_log`].
+    startup: VecDeque<String>,
     pub addr: SocketAddr,
 }
 
@@ -223,9 +228,12 @@ impl Running {
         let mut running = Running {
             child,
             log,
+            startup: VecDeque::new(),
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         };
-        let listening = running.log_containing("listening on");
+        let mut startup = running.log_until("listening on");
+        let listening = startup.pop().unwrap_or_default();
+        running.startup = startup.into();
         running.addr = listening
             .split_whitespace()
             .skip_while(|w| *w != "on")
@@ -237,6 +245,9 @@ impl Running {
 
     /// The next line of the server's log; panics if none comes in time.
     pub fn next_log(&mut self) -> String {
+        if let Some(line) = self.startup.pop_front() {
+            return line;
+        }
         self.log
             .recv_timeout(PATIENCE)
             .expect("the server logs a line in time")
@@ -245,11 +256,20 @@ impl Running {
     /// The next line of the server's log that contains `text`, skipping the
     /// others; panics if none comes within [`PATIENCE`].
     pub fn log_containing(&mut self, text: &str) -> String {
+        self.log_until(text).pop().unwrap_or_default()
+    }
+
+    /// Every line of the server's log up to and including the next one that
+    /// contains `text`; panics if none comes within [`PATIENCE`].
+    pub fn log_until(&mut self, text: &str) -> Vec<String> {
         let deadline = Instant::now() + PATIENCE;
+        let mut lines = Vec::new();
         loop {
             let line = self.next_log();
-            if line.contains(text) {
-                return line;
+            let found = line.contains(text);
+            lines.push(line);
+            if found {
+                return lines;
             }
             assert!(Instant::now() < deadline, "no log line with {text:?}");
         }

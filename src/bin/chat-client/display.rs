@@ -204,6 +204,11 @@ pub fn describe_error(code: ErrorCode) -> &'static str {
         ErrorCode::NoSuchRoom => "nobody is in that room",
         ErrorCode::InvalidHistory => "history takes a room and a count from 1 to 1000",
         ErrorCode::StorageFailed => "the server could not store that message; it was not sent",
+        ErrorCode::AlreadyRegistered => "this name is registered already",
+        ErrorCode::WeakPassword => "a password is 8 to 128 bytes",
+        ErrorCode::WrongPassword => "wrong password",
+        ErrorCode::NotRegistered => "that name is not registered",
+        ErrorCode::NameReserved => "that name is registered: log in with its password",
     }
 }
 

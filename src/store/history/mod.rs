@@ -118,17 +118,7 @@ impl fmt::Display for Recovered {
             self.records,
             self.log_bytes
         )?;
-        if self.skipped > 0 {
-            write!(f, "; skipped {} unusable records", self.skipped)?;
-        }
-        if self.dropped_bytes > 0 {
-            write!(
-                f,
-                "; cut {} bytes of torn or corrupt tail",
-                self.dropped_bytes
-            )?;
-        }
-        Ok(())
+        record::write_repairs(f, self.skipped, self.dropped_bytes)
     }
 }
 
@@ -243,21 +233,15 @@ impl History {
             .truncate(false)
             .open(&log_path)
             .map_err(io_err(&log_path))?;
-        let file_len = file.metadata().map_err(io_err(&log_path))?.len();
         let mut history = History::in_memory(keep);
         let mut found = Recovered {
             path: log_path.clone(),
             ..Recovered::default()
         };
-        let scanned = record::scan(&file, |payload| history.recover(payload, &mut found))
+        let recovery = record::recover_file(&file, |payload| history.recover(payload, &mut found))
             .map_err(io_err(&log_path))?;
-        found.dropped_bytes = file_len.saturating_sub(scanned.intact);
-        if found.dropped_bytes > 0 {
-            file.set_len(scanned.intact)
-                .and_then(|()| file.sync_all())
-                .map_err(io_err(&log_path))?;
-        }
-        found.log_bytes = scanned.intact;
+        found.dropped_bytes = recovery.cut;
+        found.log_bytes = recovery.intact;
         // Make the directory entries (a new directory, a new log) durable
         // too, so that fsyncs of the log mean something. Best effort: some
         // file systems cannot fsync a directory.
@@ -268,7 +252,7 @@ impl History {
         found.rooms = history.rooms.len();
         found.messages = history.rooms.values().map(|r| r.ring.len()).sum();
 
-        let shared = Shared::new(dir, file, scanned.intact, fsync == Fsync::Always);
+        let shared = Shared::new(dir, file, recovery.intact, fsync == Fsync::Always);
         let syncer = disk::spawn(Arc::clone(&shared)).map_err(io_err(dir))?;
         history.disk = Some(Disk {
             shared,
