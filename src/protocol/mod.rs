@@ -7,7 +7,7 @@
 //! the session nor the client decides how a line is spelled, only what to do
 //! with it.
 //!
-//! Lines are UTF-8 and end in `\n` (the framing lives in [`crate::front::lines`]); the
+//! Lines are UTF-8 and end in `\n` (the framing lives in the lines front); the
 //! command word is case-insensitive, arguments are separated by spaces, and
 //! surrounding whitespace (including the `\r` that telnet sends) is trimmed,
 //! except around a password (see [`parse`]).

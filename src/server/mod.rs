@@ -2,7 +2,7 @@
 //! its connection limits, and the handle that stops it.
 //!
 //! The accept loop does as little as possible and never blocks on a client: it
-//! checks the limits ([`admission`]), refuses in the front's own words when one
+//! checks the limits (`admission.rs`), refuses in the front's own words when one
 //! is reached, and otherwise hands the socket to a new named thread with a
 //! small stack, started within the kernel's thread budget ([`ThreadBudget`]).
 //! When the system runs out of file descriptors or threads, accepting or

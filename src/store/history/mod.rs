@@ -46,7 +46,7 @@ pub struct Message {
 /// When appended records are fsynced (`--fsync always | 1s`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fsync {
-    /// Group commit: [`Durable::wait`] returns once the messages appended
+    /// Group commit: `Durable::wait` returns once the messages appended
     /// before it are fsynced; the delivery code waits before sending.
     Always,
     /// At least once a second, when something was written; a power loss
