@@ -242,27 +242,12 @@ pub fn write_repairs(f: &mut fmt::Formatter<'_>, skipped: u64, cut: u64) -> fmt:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::support::rng::Rng;
 
-    /// A tiny deterministic PRNG (xorshift64*), enough for fuzzing.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn bytes(&mut self, n: usize) -> Vec<u8> {
-            (0..n).map(|_| self.next() as u8).collect()
-        }
-        /// 1 to `max` random bytes.
-        fn some(&mut self, max: usize) -> Vec<u8> {
-            let n = 1 + self.below(max);
-            self.bytes(n)
-        }
+    /// 1 to `max` random bytes.
+    fn some(rng: &mut Rng, max: usize) -> Vec<u8> {
+        let n = 1 + rng.below(max);
+        rng.bytes(n)
     }
 
     fn records(payloads: &[&[u8]]) -> Vec<u8> {
@@ -376,13 +361,13 @@ mod tests {
 
     #[test]
     fn random_garbage_never_panics() {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
         for round in 0..2000 {
             let len = rng.below(200);
             let mut buf = rng.bytes(len);
             if round % 3 == 0 {
                 // Plausible headers: small lengths, sometimes a right checksum.
-                let mut framed = records(&[&rng.some(20)]);
+                let mut framed = records(&[&some(&mut rng, 20)]);
                 framed.extend_from_slice(&buf);
                 buf = framed;
                 let at = rng.below(buf.len());
@@ -394,13 +379,13 @@ mod tests {
 
     #[test]
     fn valid_records_then_garbage() {
-        let mut rng = Rng(42);
+        let mut rng = Rng::new(42);
         for _ in 0..300 {
-            let payloads: Vec<Vec<u8>> = (0..rng.below(5)).map(|_| rng.some(40)).collect();
+            let payloads: Vec<Vec<u8>> = (0..rng.below(5)).map(|_| some(&mut rng, 40)).collect();
             let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
             let mut buf = records(&refs);
             let good = buf.len();
-            let garbage = rng.some(30);
+            let garbage = some(&mut rng, 30);
             buf.extend_from_slice(&garbage);
             let (got, offset, stop) = decode_checked(&buf);
             // Garbage can by chance frame a record only with a right checksum.
