@@ -229,3 +229,73 @@ fn history_blocks_are_never_interrupted() {
         flooder.join().unwrap();
     }
 }
+
+/// A `HISTORY` answer agrees with the live lines around it: every message a
+/// member received before the block is in it, and none received after it is,
+/// so a client can merge the two by sequence number (the web page does, after
+/// a reconnect) without a gap or a duplicate.
+#[test]
+fn a_history_block_splits_the_live_lines_exactly() {
+    let server = start();
+    let addr = server.addr();
+    let mut reader = Client::login(addr, "reader");
+    reader.send("JOIN #busy");
+    reader.expect("JOIN #busy reader");
+    reader.expect("HISTORY #busy 0");
+    let flooders: Vec<_> = (0..3)
+        .map(|f| {
+            thread::spawn(move || {
+                let name = format!("flooder{f}");
+                let mut client = Client::login(addr, &name);
+                client.send("JOIN #busy");
+                let joined = format!("JOIN #busy {name}");
+                while client.line() != joined {}
+                for n in 0..2000 {
+                    client.send(&format!("MSG #busy {n}"));
+                }
+                client.send("PING done");
+                while client.line() != "PONG done" {}
+            })
+        })
+        .collect();
+    // The reader joined first, so the n-th live message it gets has seq n.
+    let mut live = 0u64;
+    let mut joined = 0;
+    while joined < 3 {
+        let line = reader.line();
+        if line.starts_with("JOIN #busy flooder") {
+            joined += 1;
+        } else if line.starts_with("MSG #busy ") {
+            live += 1;
+        }
+    }
+    // Big blocks: the longer a block takes to queue, the likelier a live
+    // line is to come between the lock and the queue, if it can.
+    for _ in 0..100 {
+        reader.send("HISTORY #busy 1000");
+        loop {
+            let line = reader.line();
+            if line.starts_with("MSG #busy ") {
+                live += 1;
+            } else if let Some(count) = line.strip_prefix("HISTORY #busy ") {
+                let count: usize = count.parse().unwrap();
+                let mut newest = 0;
+                for _ in 0..count {
+                    let hist = reader.line();
+                    let seq = hist
+                        .strip_prefix("HIST #busy ")
+                        .and_then(|rest| rest.split(' ').next().and_then(|seq| seq.parse().ok()));
+                    newest = seq.unwrap_or_else(|| panic!("not a history line: {hist}"));
+                }
+                assert_eq!(
+                    newest, live,
+                    "the block's newest seq vs live lines before it"
+                );
+                break;
+            }
+        }
+    }
+    for flooder in flooders {
+        flooder.join().unwrap();
+    }
+}
