@@ -156,7 +156,18 @@ fn commands_stay_private_rooms_show_history_and_dms_stay_dms() {
     page.say(&mut b, "/go #lobby");
     page.say(&mut b, "line-a\nline-b");
     collect_until(&mut tcp, "MSG webby line-b", &mut seen, deadline);
+    // While the tab is hidden, the title says who mentioned us.
+    page.eval(
+        &mut b,
+        "Object.defineProperty(document, 'hidden', { value: true, configurable: true }), ''",
+    );
     tcp.send("MSG hey webby look");
+    page.wait_for(&mut b, "document.title", "(1) tcpuser mentioned you · Chat");
+    page.eval(
+        &mut b,
+        "delete document.hidden, document.dispatchEvent(new Event('visibilitychange')), ''",
+    );
+    page.wait_for(&mut b, "document.title", "#lobby · Chat");
     page.wait_for(
         &mut b,
         "Array.from(document.querySelectorAll('.log[data-conv=\"#lobby\"] li[data-mention] mark'), \
@@ -192,6 +203,8 @@ fn commands_stay_private_rooms_show_history_and_dms_stay_dms() {
     );
     page.eval(&mut b, "document.getElementById('text').value = ''");
 
+    page.say(&mut b, "/help");
+    page.screenshot(&mut b, &browser::screenshot_dir(), "desktop-commands");
     page.say(&mut b, "visible-marker");
     collect_until(&mut tcp, "MSG webby visible-marker", &mut seen, deadline);
     collect_until(
@@ -318,6 +331,7 @@ fn a_reconnect_fills_the_gap_once_and_a_taken_name_is_explained() {
         "String(!document.getElementById('banner-rename').hidden)",
         "true",
     );
+    page.screenshot(&mut b, &browser::screenshot_dir(), "desktop-name-taken");
     impostor.send("QUIT");
     impostor.expect("BYE");
 
@@ -360,6 +374,36 @@ fn a_reconnect_fills_the_gap_once_and_a_taken_name_is_explained() {
         "document.querySelector('.log[data-conv=\"#lobby\"]').textContent",
         "2 messages you missed while away are shown above.",
     );
-    b.close();
+
+    // The server starts again without its history (another one behind the
+    // same address): its seqs start at 1 again, and new messages must not be
+    // taken for ones already shown.
+    let fresh = Server::bind(common::web_config()).expect("server starts");
+    proxy.set_upstream(fresh.web_addr().expect("the web listener is on"));
+    proxy.cut();
     server.stop();
+    page.wait_for_part(
+        &mut b,
+        "document.querySelector('.log[data-conv=\"#lobby\"]').textContent",
+        "The server started again without its history",
+    );
+    page.wait_for(
+        &mut b,
+        "document.getElementById('status').dataset.state",
+        "online",
+    );
+    let mut alice = Client::login(fresh.addr(), "alice");
+    alice.send("MSG fresh-1");
+    page.wait_for(
+        &mut b,
+        &texts("#lobby"),
+        "before-1|missed-1|missed-2|after-1|fresh-1",
+    );
+    page.wait_for(
+        &mut b,
+        "document.querySelector('.log[data-conv=\"#lobby\"] li.msg:last-of-type').dataset.seq",
+        "1",
+    );
+    b.close();
+    fresh.stop();
 }

@@ -239,26 +239,34 @@ impl Page {
 
     /// Evaluates `expression` (which must give a string) and returns it.
     pub fn eval(&self, browser: &mut Browser, expression: &str) -> String {
+        self.try_eval(browser, expression)
+            .unwrap_or_else(|reply| panic!("{expression} threw or gave no string: {reply}"))
+    }
+
+    /// The string `expression` gives, or the reply if it threw or gave none.
+    fn try_eval(&self, browser: &mut Browser, expression: &str) -> Result<String, String> {
         let params = format!(
             r#"{{"expression":{},"returnByValue":true}}"#,
             json::string_literal(expression)
         );
         let reply = self.call(browser, "Runtime.evaluate", &params);
-        assert!(
-            !reply.contains(r#""exceptionDetails""#),
-            "{expression} threw: {reply}"
-        );
-        string_value(&reply).unwrap_or_else(|| panic!("{expression} gave no string: {reply}"))
+        if reply.contains(r#""exceptionDetails""#) {
+            return Err(reply);
+        }
+        string_value(&reply).ok_or(reply)
     }
 
-    /// Evaluates `expression` until it gives the string `expected`.
+    /// Evaluates `expression` until it gives the string `expected` (while
+    /// it throws, the page may still be loading: it is asked again).
     pub fn wait_for(&self, browser: &mut Browser, expression: &str, expected: &str) {
         let mut last = String::new();
         for _ in 0..2000 {
             if Instant::now() > browser.deadline {
                 break;
             }
-            last = self.eval(browser, expression);
+            last = self
+                .try_eval(browser, expression)
+                .unwrap_or_else(|reply| reply);
             if last == expected {
                 return;
             }
@@ -368,6 +376,7 @@ pub struct Proxy {
 }
 
 struct ProxyState {
+    upstream: SocketAddr,
     passing: bool,
     stopped: bool,
     live: Vec<TcpStream>,
@@ -382,6 +391,7 @@ impl Proxy {
         let addr = listener.local_addr().expect("the proxy's address");
         let state = Arc::new((
             Mutex::new(ProxyState {
+                upstream,
                 passing: true,
                 stopped: false,
                 live: Vec::new(),
@@ -396,10 +406,15 @@ impl Proxy {
                     break;
                 }
                 let shared = Arc::clone(&shared);
-                thread::spawn(move || forward(client, upstream, &shared));
+                thread::spawn(move || forward(client, &shared));
             }
         });
         Proxy { addr, state }
+    }
+
+    /// New connections go to `upstream` from now on.
+    pub fn set_upstream(&self, upstream: SocketAddr) {
+        self.state.0.lock().unwrap().upstream = upstream;
     }
 
     pub fn hold(&self) {
@@ -429,13 +444,14 @@ impl Drop for Proxy {
 }
 
 /// One connection through the proxy: waits while held, then copies both ways.
-fn forward(client: TcpStream, upstream: SocketAddr, state: &(Mutex<ProxyState>, Condvar)) {
+fn forward(client: TcpStream, state: &(Mutex<ProxyState>, Condvar)) {
     let (lock, wake) = state;
     let guard = lock.lock().unwrap();
     let (guard, _) = wake
         .wait_timeout_while(guard, HOLD_LIMIT, |s| !s.passing && !s.stopped)
         .unwrap();
     let stopped = guard.stopped || !guard.passing;
+    let upstream = guard.upstream;
     drop(guard);
     if stopped {
         return;

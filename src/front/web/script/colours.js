@@ -91,4 +91,5 @@ function writeNameColours() {
     document.head.append(sheet);
   }
   sheet.textContent = rules.join('\n');
+  sheet.dataset.scheme = dark ? 'dark' : 'light';
 }

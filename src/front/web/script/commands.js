@@ -19,7 +19,7 @@ const HELP = [];
 
 function command(names, usage, about, run) {
   for (const name of names) COMMANDS.set(name, run);
-  HELP.push(`${usage} — ${about}`);
+  HELP.push([usage, about]);
 }
 
 command(['dm', 'msg'], '/dm NAME [TEXT]', 'a direct message to NAME, in your conversation with them (/msg too)', (rest) => {
@@ -78,7 +78,10 @@ command(['history'], '/history [N]', 'fetch the last N messages (1-1000) of this
   const before = c.seqs.size;
   request(`HISTORY ${c.title} ${n}`, {
     history: c.title,
-    onDone: () => say(`History of ${c.title}: ${c.seqs.size - before} earlier message(s) added, in their place above.`),
+    onDone: () => {
+      const added = c.seqs.size - before;
+      say(added ? `${c.title}: ${added} earlier message${added === 1 ? '' : 's'} added above, in order.` : `${c.title}: those messages are all shown already.`);
+    },
   });
 });
 command(['go', 'switch'], '/go #room|NAME', 'open a room or your conversation with NAME (/switch too)', (rest) => {
@@ -98,9 +101,16 @@ command(['ping'], '/ping', 'the round trip to the server', () => {
 });
 command(['quit'], '/quit', 'leave the chat', () => leaveChat());
 command(['help'], '/help', 'this list', () => {
-  say(['Commands (a line starting with / is never sent as text):\n' + HELP.join('\n')
-    + '\n//text — send a message that starts with /'
-    + '\nEnter sends; Shift+Enter starts a new line, and each line is sent as its own message.']);
+  const parts = ['Commands (a line starting with / is never sent as text):'];
+  const entry = (usage, about) => {
+    const code = document.createElement('code');
+    code.textContent = usage;
+    parts.push('\n', code, ` — ${about}`);
+  };
+  for (const [usage, about] of HELP) entry(usage, about);
+  entry('//text', 'send a message that starts with /');
+  parts.push('\nEnter sends; Shift+Enter starts a new line, and each line is sent as its own message.');
+  say(parts, 'notice help');
 });
 
 /** `#room` (the # may be left out), or null if it cannot be a room name. */

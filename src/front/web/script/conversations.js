@@ -46,11 +46,12 @@ const TAP = TOUCH ? 'Tap' : 'Click';
 const chat = {
   name: '',            // the name we log in with (shown as the server registered it)
   loggedIn: false,
+  renameOffered: false, // the banner offers another name (ours was taken)
   convs: new Map(),    // key ('#room' folded, '@name' folded) → conversation
   current: null,       // the conversation on screen
   online: new Map(),   // everybody logged in (the lobby's WHO): folded name → name
   unseen: 0,           // messages that came while the tab was hidden
-  unseenMention: '',   // who last mentioned us (or sent a DM) while hidden
+  unseenMention: '',   // who last mentioned us (or sent a DM) while hidden, as the title says it
   mention: null,       // a RegExp for our name, rebuilt at login
 };
 
@@ -87,6 +88,7 @@ function conv(kind, title, key) {
     seqs: new Set(),       // rooms: the seqs shown
     newest: 0,             // rooms: the seq of the newest message shown
     knownBefore: 0,        // rooms: `newest` when the connection was lost
+    offset: 0,             // rooms: added to seqs for keys (see `forgotten`)
     local: 0,              // direct conversations: a counter for keys
     missed: 0,             // rooms: messages fetched after a reconnect, not yet told
     gapFill: false,        // rooms: a HISTORY for the rest of a gap is on its way
@@ -208,13 +210,13 @@ function insertMessage(c, m) {
   if (c.seqs.has(m.seq)) return false;
   c.seqs.add(m.seq);
   c.newest = Math.max(c.newest, m.seq);
-  place(c, { key: m.seq, seq: m.seq, el: messageEl(m) });
+  place(c, { key: c.offset + m.seq, seq: m.seq, el: messageEl(m) });
   return true;
 }
 
 /** The key of a notice: after everything shown (rooms: between seqs). */
 function noticeKey(c) {
-  return c.kind === 'room' ? c.newest + 0.5 : (c.local += 1);
+  return c.kind === 'room' ? c.offset + c.newest + 0.5 : (c.local += 1);
 }
 
 /**
@@ -271,6 +273,7 @@ function historyBlock(room, items) {
   }
   const newest = items.length ? items[items.length - 1].seq : 0;
   const oldest = items.length ? items[0].seq : newest + 1;
+  if (c.joined && !c.synced && newest < c.knownBefore) forgotten(c);
   const away = c.knownBefore; // the newest seq we had when the connection went
   for (const m of items) {
     const missed = away > 0 && m.seq > away;
@@ -285,7 +288,7 @@ function historyBlock(room, items) {
     for (const p of waiting) {
       if (p.notice) {
         // Between the message before it and the one after it.
-        placeNotice(c, p.parts, p.kind, seq + 0.5);
+        placeNotice(c, p.parts, p.kind, c.offset + seq + 0.5);
         continue;
       }
       seq += 1;
@@ -309,6 +312,23 @@ function historyBlock(room, items) {
     notice(c, [`${n} message${n === 1 ? '' : 's'} you missed while away ${n === 1 ? 'is' : 'are'} shown above.`]);
   }
   renderSidebar();
+}
+
+/**
+ * The server's seqs went back: it started again without its history. What is
+ * shown stays as it was, no longer numbered, and the new seqs count from
+ * after it, so that new messages are not taken for ones already shown.
+ */
+function forgotten(c) {
+  for (const e of c.entries) {
+    delete e.seq;
+    delete e.el.dataset.seq;
+  }
+  c.offset = c.entries.length ? Math.ceil(c.entries[c.entries.length - 1].key) : 0;
+  c.seqs.clear();
+  c.newest = 0;
+  c.knownBefore = 0;
+  placeNotice(c, ['The server started again without its history: the messages above are from before.'], 'notice', c.offset + 0.5);
 }
 
 /** A direct message, received (`incoming`) or sent by us. */
@@ -337,7 +357,7 @@ function noteNew(c, m, live, direct = false) {
   if (document.hidden) {
     chat.unseen += 1;
     if (mention) {
-      chat.unseenMention = m.from;
+      chat.unseenMention = direct ? `${m.from} sent you a direct message` : `${m.from} mentioned you`;
       if (live) notify(c, m, direct);
     }
   }

@@ -114,8 +114,7 @@ function connect() {
   link.ws = ws;
   ws.onopen = () => {
     link.lastHeard = Date.now();
-    link.loginPending = true;
-    sendRaw('LOGIN ' + chat.name);
+    logIn();
     link.heartbeatTimer = setInterval(heartbeat, HEARTBEAT_MS);
   };
   ws.onmessage = (event) => {
@@ -123,6 +122,15 @@ function connect() {
     if (typeof event.data === 'string') handleLine(event.data);
   };
   ws.onclose = (event) => lost(ws, event.code);
+}
+
+/**
+ * Asks for our name; `OK` or an `ERR` answers. The one place the page logs
+ * in: accounts (a password, REGISTER/AUTH) belong here and in the login form.
+ */
+function logIn() {
+  link.loginPending = true;
+  sendRaw('LOGIN ' + chat.name);
 }
 
 /** Forgets a connection (closed by either side, or found dead). */
@@ -141,8 +149,9 @@ function lost(ws, code) {
     setStatus('offline', 'Not connected');
     return;
   }
-  const why = BYE_REASONS[link.byeReason] || CLOSE_CODES[code] || 'The connection to the server was lost.';
-  if (wasLoggedIn) say(`Connection lost. ${why}`, 'error');
+  const why = BYE_REASONS[link.byeReason] || CLOSE_CODES[code]
+    || (link.everLoggedIn ? 'The connection to the server was lost.' : 'The chat server cannot be reached.');
+  if (wasLoggedIn) say(link.byeReason ? `Disconnected. ${why}` : why, 'error');
   else link.attempts += 1;
   const crowded = link.byeReason === 'server-full' || link.byeReason === 'too-many-connections';
   const base = crowded ? 5000 : 1000;
@@ -159,7 +168,10 @@ function scheduleRetry(delay, why, then = connect) {
   link.retryAt = Date.now() + delay;
   const tick = () => {
     const seconds = Math.max(1, Math.round((link.retryAt - Date.now()) / 1000));
-    setBanner(`${why} Trying again in ${seconds} s.`, ['retry'].concat(chat.renameOffered ? ['rename'] : []));
+    const text = `${why} Trying again in ${seconds} s.`;
+    setBanner(text, ['retry'].concat(chat.renameOffered ? ['rename'] : []));
+    // Before the first login the name dialog covers the banner: it says it too.
+    if (!ui.login.hidden) ui.loginError.textContent = text;
   };
   tick();
   link.tickTimer = setInterval(tick, 1000);
@@ -189,6 +201,7 @@ function loggedIn() {
   link.attempts = 0;
   link.takenSince = 0;
   ui.login.hidden = true;
+  ui.app.inert = false;
   ui.quit.hidden = false;
   ui.me.textContent = `You are ${chat.name}`;
   setMentionPattern();
@@ -223,8 +236,7 @@ function loginRefused(code) {
         + 'which the server lets go within a minute, or someone else. Your conversations are kept.', () => {
         if (link.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
         setStatus('connecting', 'Reconnecting…');
-        link.loginPending = true;
-        sendRaw('LOGIN ' + chat.name);
+        logIn();
       });
       setStatus('offline', 'Name in use');
       return;

@@ -2,6 +2,8 @@
 
 function showLogin(error) {
   ui.login.hidden = false;
+  ui.app.inert = true; // a modal dialog: nothing behind it can be reached
+  ui.me.textContent = '';
   ui.loginError.textContent = error || '';
   ui.name.value = chat.name;
   ui.quit.hidden = true;
@@ -135,8 +137,7 @@ ui.bannerRetry.addEventListener('click', () => {
   clearTimeout(link.retryTimer);
   link.retryAt = Date.now();
   if (link.ws && link.ws.readyState === WebSocket.OPEN && link.takenSince) {
-    link.loginPending = true;
-    sendRaw('LOGIN ' + chat.name);
+    logIn();
   } else connect();
 });
 ui.bannerRename.addEventListener('click', () => askName(`Pick another name; your rooms and conversations stay.`));

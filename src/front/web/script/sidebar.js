@@ -35,8 +35,14 @@ function renderSidebar() {
     if (id.startsWith('conv:') && !chat.convs.has(id.slice(5))) listItems.delete(id);
   }
   let elsewhere = 0;
-  for (const c of all) if (c !== chat.current) elsewhere += c.unread;
+  let loud = false;
+  for (const c of all) {
+    if (c === chat.current) continue;
+    elsewhere += c.unread;
+    loud = loud || c.mentions > 0;
+  }
   ui.drawerBadge.textContent = elsewhere ? String(elsewhere) : '';
+  ui.drawerBadge.toggleAttribute('data-loud', loud);
   ui.drawerToggle.setAttribute('aria-label', elsewhere ? `Rooms and people, ${elsewhere} unread` : 'Rooms and people');
   renderPeople();
   updateTitle();
@@ -77,7 +83,9 @@ function convItem(c) {
   const label = button.querySelector('.label');
   label.textContent = c.title;
   label.classList.toggle(`h${hue(c.title)}`, c.kind === 'dm');
-  button.querySelector('.badge').textContent = c.unread ? String(c.unread) : '';
+  const badge = button.querySelector('.badge');
+  badge.textContent = c.unread ? String(c.unread) : '';
+  badge.toggleAttribute('data-loud', c.mentions > 0);
   button.setAttribute('aria-current', String(c === chat.current));
   if (c.unread) button.dataset.unread = String(c.unread);
   else delete button.dataset.unread;
