@@ -26,7 +26,7 @@ const MAX_HISTORY = 1000;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
-  app: $('app'), status: $('status'), me: $('me'), quit: $('quit'), banner: $('banner'),
+  app: $('app'), main: document.querySelector('main'), status: $('status'), me: $('me'), quit: $('quit'), banner: $('banner'),
   bannerText: $('banner-text'), bannerRetry: $('banner-retry'), bannerRename: $('banner-rename'),
   drawerToggle: $('drawer-toggle'), drawerBadge: $('drawer-badge'), sidebar: $('sidebar'),
   shade: $('shade'), rooms: $('rooms'), joinForm: $('join-form'), joinName: $('join-name'),
@@ -252,8 +252,10 @@ function roomMessage(room, from, text) {
   const c = roomConv(room);
   const m = { from, text, time: new Date() };
   if (!c.synced) {
-    // Numbered when the room's block comes (it has this one or follows it).
+    // Numbered when the room's block comes (it has this one or follows it),
+    // counting back from its newest: dropping the oldest keeps that right.
     c.pending.push(m);
+    if (c.pending.length > MAX_ENTRIES) c.pending.shift();
     return;
   }
   m.seq = c.newest + 1;
@@ -266,7 +268,8 @@ function roomMessage(room, from, text) {
  * that waited, and asks for the rest of a gap it does not reach.
  */
 function historyBlock(room, items) {
-  const c = roomConv(room);
+  const c = chat.convs.get(fold(room));
+  if (!c) return; // asked for by a look at a room that was left since
   if (c.title !== room) {
     c.title = room; // the server's spelling
     labelLog(c);
@@ -334,6 +337,10 @@ function forgotten(c) {
 /** A direct message, received (`incoming`) or sent by us. */
 function directMessage(peer, from, text, incoming) {
   const c = dmConv(peer);
+  if (incoming && c.title !== peer) {
+    c.title = peer; // as the server spells it
+    labelLog(c);
+  }
   const m = { from, text, time: new Date() };
   const el = messageEl(m);
   place(c, { key: (c.local += 1), el });
@@ -376,6 +383,8 @@ function notify(c, m, direct) {
 
 /** Rooms and direct conversations are entered again after a reconnect. */
 function connectionLost() {
+  chat.online = new Map();
+  renderPeople();
   for (const c of chat.convs.values()) {
     if (c.kind !== 'room') continue;
     // Live lines that waited are in the server's history: fetched again.

@@ -12,6 +12,8 @@
 const HEARTBEAT_MS = 15000;
 const LIVENESS_MS = 2 * HEARTBEAT_MS + 5000;
 const MAX_RECONNECT_DELAY_MS = 15000;
+// Lines waiting for their answer, at most (far more than a person sends).
+const MAX_WAITING = 5000;
 // A name in use when we come back may be our own old connection, which the
 // server lets go within its idle timeout (60 s): try that long, then ask.
 const TAKEN_RETRY_MS = 4000;
@@ -83,6 +85,11 @@ function sendRaw(line) {
  */
 function request(line, opts = {}) {
   if (!chat.loggedIn) return null;
+  if (link.queue.length >= MAX_WAITING) {
+    // A server that answers nothing is gone, whatever the socket says.
+    drop(link.ws);
+    return null;
+  }
   const entry = { ...opts, lines: [], failed: false, sent: Date.now() };
   if (opts.history) entry.answers = (ev) => ev.kind === 'block' && same(ev.room, opts.history);
   if (line !== null) sendRaw(line);
@@ -220,6 +227,7 @@ function loggedIn() {
   if (!chat.current) openConv(lobby);
   updateConvBar();
   renderSidebar();
+  renderPeople();
   for (const text of link.says.splice(0)) submitText(text);
 }
 
@@ -350,7 +358,8 @@ function handleEvent(ev) {
   }
   const answered = head && head.answers && head.answers(ev);
   live(ev);
-  if (answered) settle(link.queue.indexOf(head));
+  const at = answered ? link.queue.indexOf(head) : -1;
+  if (at >= 0) settle(at); // (not if `live` lost the connection meanwhile)
 }
 
 /** Lines that are news rather than answers (our own echoes among them). */
@@ -395,6 +404,7 @@ function presence(name, online) {
   }
   updateConvBar();
   renderSidebar();
+  renderPeople();
 }
 
 /** `JOIN`/`PART` lines: ours (our rooms) and others' (members). */
@@ -428,6 +438,7 @@ function roomMembership(kind, room, name) {
   }
   updateConvBar();
   renderSidebar();
+  renderPeople();
 }
 
 // ---- requests the page makes ---------------------------------------------------
@@ -454,6 +465,7 @@ function requestWho(c) {
       done();
       updateConvBar();
       renderSidebar();
+      renderPeople();
     },
     onErr: () => {
       c.members = new Map();

@@ -22,7 +22,11 @@ function item(id, make) {
   return li;
 }
 
-/** The rooms (the lobby first, then by name) and direct conversations. */
+/**
+ * The rooms (the lobby first, then by name) and direct conversations, with
+ * their counts: cheap, so it runs per message. (The people list runs when
+ * somebody comes or goes: `renderPeople`.)
+ */
 function renderSidebar() {
   const all = [...chat.convs.values()];
   const rooms = all
@@ -44,7 +48,6 @@ function renderSidebar() {
   ui.drawerBadge.textContent = elsewhere ? String(elsewhere) : '';
   ui.drawerBadge.toggleAttribute('data-loud', loud);
   ui.drawerToggle.setAttribute('aria-label', elsewhere ? `Rooms and people, ${elsewhere} unread` : 'Rooms and people');
-  renderPeople();
   updateTitle();
 }
 
@@ -148,6 +151,7 @@ function openConv(c, chosen = false) {
   }
   updateConvBar();
   renderSidebar();
+  renderPeople();
   if (previous && previous !== c && previous.kind === 'room' && !previous.joined && !previous.joining) {
     dropConv(previous); // a room only looked at is forgotten when left
     renderSidebar();
@@ -165,7 +169,7 @@ function updateConvBar() {
   let info = '';
   let action = '';
   if (c.kind === 'dm') {
-    info = `Direct messages: only you and ${c.title} see them. ${chat.online.has(fold(c.title)) ? 'Online' : 'Offline'}.`;
+    info = `${chat.online.has(fold(c.title)) ? 'Online' : 'Offline'} · only you and ${c.title} see these messages`;
     action = 'Close';
   } else if (c.key === LOBBY) {
     info = 'Everybody is here.';
@@ -260,6 +264,7 @@ function insertInBox(text) {
 function openDrawer() {
   ui.sidebar.classList.add('open');
   ui.shade.hidden = false;
+  ui.main.inert = true; // under the shade: out of reach until the drawer closes
   ui.drawerToggle.setAttribute('aria-expanded', 'true');
   const current = ui.sidebar.querySelector('.conv[aria-current="true"]') || ui.sidebar.querySelector('button');
   if (current) setTimeout(() => current.focus(), 0);
@@ -269,6 +274,7 @@ function closeDrawer(refocus) {
   if (!ui.sidebar.classList.contains('open')) return;
   ui.sidebar.classList.remove('open');
   ui.shade.hidden = true;
+  ui.main.inert = false;
   ui.drawerToggle.setAttribute('aria-expanded', 'false');
   if (refocus) ui.drawerToggle.focus();
 }
