@@ -181,6 +181,26 @@ fn retention_keeps_the_newest() {
     assert_eq!(seqs, [8, 9, 10, 11, 12]);
 }
 
+/// Three users who join `#busy` and each send `count` messages there.
+fn flood_busy(addr: std::net::SocketAddr, count: usize) -> Vec<thread::JoinHandle<()>> {
+    (0..3)
+        .map(|f| {
+            thread::spawn(move || {
+                let name = format!("flooder{f}");
+                let mut client = Client::login(addr, &name);
+                client.send("JOIN #busy");
+                let joined = format!("JOIN #busy {name}");
+                while client.line() != joined {}
+                for n in 0..count {
+                    client.send(&format!("MSG #busy {n}"));
+                }
+                client.send("PING done");
+                while client.line() != "PONG done" {}
+            })
+        })
+        .collect()
+}
+
 /// While others flood the room, a history block arrives whole: header, then
 /// exactly its lines, nothing in between.
 #[test]
@@ -191,22 +211,7 @@ fn history_blocks_are_never_interrupted() {
     reader.send("JOIN #busy");
     reader.expect("JOIN #busy reader");
     reader.expect("HISTORY #busy 0");
-    let flooders: Vec<_> = (0..3)
-        .map(|f| {
-            thread::spawn(move || {
-                let name = format!("flooder{f}");
-                let mut client = Client::login(addr, &name);
-                client.send("JOIN #busy");
-                let joined = format!("JOIN #busy {name}");
-                while client.line() != joined {}
-                for n in 0..300 {
-                    client.send(&format!("MSG #busy {n}"));
-                }
-                client.send("PING done");
-                while client.line() != "PONG done" {}
-            })
-        })
-        .collect();
+    let flooders = flood_busy(addr, 300);
     let mut blocks = 0;
     for _ in 0..20 {
         reader.send("HISTORY #busy 100");
@@ -242,22 +247,7 @@ fn a_history_block_splits_the_live_lines_exactly() {
     reader.send("JOIN #busy");
     reader.expect("JOIN #busy reader");
     reader.expect("HISTORY #busy 0");
-    let flooders: Vec<_> = (0..3)
-        .map(|f| {
-            thread::spawn(move || {
-                let name = format!("flooder{f}");
-                let mut client = Client::login(addr, &name);
-                client.send("JOIN #busy");
-                let joined = format!("JOIN #busy {name}");
-                while client.line() != joined {}
-                for n in 0..2000 {
-                    client.send(&format!("MSG #busy {n}"));
-                }
-                client.send("PING done");
-                while client.line() != "PONG done" {}
-            })
-        })
-        .collect();
+    let flooders = flood_busy(addr, 2000);
     // The reader joined first, so the n-th live message it gets has seq n.
     let mut live = 0u64;
     let mut joined = 0;
