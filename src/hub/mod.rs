@@ -330,12 +330,21 @@ impl Hub {
         out
     }
 
-    /// The `HISTORY` answer: the room's (the lobby's when `None`) last `count`
-    /// messages as one block.
-    pub fn history(&self, room: Option<&RoomName>, count: usize) -> Vec<u8> {
+    /// Answers `HISTORY`: queues the room's (the lobby's when `None`) last
+    /// `count` messages to `name` as one block, under the lock, like the
+    /// replay after `JOIN`: a member then has every message up to the block's
+    /// newest before it, and none after, so live lines and history merge by
+    /// sequence number without a gap or a duplicate.
+    pub fn history(
+        &self,
+        name: &Username,
+        room: Option<&RoomName>,
+        count: usize,
+        claims: &Claims,
+    ) -> Result<(), ErrorCode> {
         let room = room.cloned().unwrap_or_else(RoomName::lobby);
         let mut out = Vec::new();
-        let state = self.lock();
+        let mut state = self.lock();
         let display = match state.rooms.get(&room) {
             Some(live) => live.name.clone(),
             None => state
@@ -345,7 +354,11 @@ impl Hub {
                 .unwrap_or(room),
         };
         history_block(&state.history, &display, count, &mut out);
-        out
+        let member = state.users.get(name).ok_or(ErrorCode::NotLoggedIn)?;
+        if claims.push(&member.outbox, &out).is_err() {
+            state.drop_users(vec![name.clone()], claims);
+        }
+        Ok(())
     }
 
     /// Removes `name` if it is still this connection's (the name may have been

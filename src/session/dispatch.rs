@@ -57,7 +57,7 @@ impl Session<'_> {
             Command::History(query) => {
                 let (room, count) = query?;
                 let room = room.map(RoomName::parse).transpose()?;
-                self.reply_lines(&hub.history(room.as_ref(), count));
+                hub.history(self.user()?, room.as_ref(), count, &self.claims)?;
             }
         }
         Ok(Flow::Continue)
