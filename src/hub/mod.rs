@@ -337,7 +337,7 @@ impl Hub {
     /// sequence number without a gap or a duplicate.
     pub fn history(
         &self,
-        name: &Username,
+        me: Me<'_>,
         room: Option<&RoomName>,
         count: usize,
         claims: &Claims,
@@ -345,6 +345,9 @@ impl Hub {
         let room = room.cloned().unwrap_or_else(RoomName::lobby);
         let mut out = Vec::new();
         let mut state = self.lock();
+        if !state.holds(me) {
+            return Err(ErrorCode::NotLoggedIn);
+        }
         let display = match state.rooms.get(&room) {
             Some(live) => live.name.clone(),
             None => state
@@ -354,9 +357,8 @@ impl Hub {
                 .unwrap_or(room),
         };
         history_block(&state.history, &display, count, &mut out);
-        let member = state.users.get(name).ok_or(ErrorCode::NotLoggedIn)?;
-        if claims.push(&member.outbox, &out).is_err() {
-            state.drop_users(vec![name.clone()], claims);
+        if claims.push(me.outbox, &out).is_err() {
+            state.drop_users(vec![me.name.clone()], claims);
         }
         Ok(())
     }
@@ -603,13 +605,21 @@ mod tests {
             Err(ErrorCode::NotLoggedIn)
         );
         assert!(!hub.leave(old_me, &claims));
-        assert_eq!(&*hub.history(None, 10), b"HISTORY #lobby 0\n");
+        let new_me = Me {
+            name: &alice,
+            outbox: &new,
+        };
+        assert_eq!(hub.history(new_me, None, 10, &claims), Ok(()));
         claims.flush();
         new_peer
             .set_read_timeout(Some(std::time::Duration::from_millis(200)))
             .unwrap();
         let mut got = vec![0; 64];
         let n = new_peer.read(&mut got).unwrap();
-        assert_eq!(&got[..n], b"OK\n", "the new holder got only its own OK");
+        assert_eq!(
+            &got[..n],
+            b"OK\nHISTORY #lobby 0\n",
+            "the new holder got only its own lines: nothing was said"
+        );
     }
 }

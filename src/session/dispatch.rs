@@ -57,7 +57,7 @@ impl Session<'_> {
             Command::History(query) => {
                 let (room, count) = query?;
                 let room = room.map(RoomName::parse).transpose()?;
-                hub.history(self.user()?, room.as_ref(), count, &self.claims)?;
+                hub.history(self.me()?, room.as_ref(), count, &self.claims)?;
             }
         }
         Ok(Flow::Continue)
