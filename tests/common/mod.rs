@@ -55,6 +55,25 @@ pub fn start_with(tweak: impl FnOnce(&mut Config)) -> Server {
     Server::bind(config).expect("server starts")
 }
 
+/// A server with the test defaults changed by `tweak`, started again where
+/// one just stopped (its address, its data directory): the old one's
+/// threads may hold the directory's lock a moment after `stop` returns.
+pub fn restart_with(tweak: impl Fn(&mut Config)) -> Server {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut config = config();
+        tweak(&mut config);
+        match Server::bind(config) {
+            Ok(server) => return server,
+            Err(err) if Instant::now() < deadline => {
+                let _ = err;
+                thread::sleep(Duration::from_millis(50));
+            }
+            Err(err) => panic!("the server does not start again: {err:?}"),
+        }
+    }
+}
+
 /// One client connection, read line by line.
 pub struct Client {
     reader: BufReader<TcpStream>,
