@@ -554,10 +554,7 @@ fn quit_works_while_the_server_trickles_a_line_that_never_ends() {
 #[test]
 fn a_script_asked_to_reconnect_survives_a_restart_and_shows_what_it_missed_once() {
     let data = common::TempDir::new("client-reconnect");
-    let with_data = |config: &mut chat::server::Config| {
-        config.data_dir = Some(data.path().to_path_buf());
-    };
-    let server = common::start_with(with_data);
+    let server = common::start_in(&data);
     let addr = server.addr();
     let mut alice = Client::login(addr, "alice");
     alice.send("MSG before");
@@ -581,10 +578,7 @@ fn a_script_asked_to_reconnect_survives_a_restart_and_shows_what_it_missed_once(
         before_loss.push(bot.line());
         assert!(before_loss.len() < 5, "{before_loss:?}");
     }
-    let server = common::restart_with(|config| {
-        with_data(config);
-        config.addr = addr;
-    });
+    let server = common::restart_in(&data, addr);
     let mut alice = Client::login(server.addr(), "alice");
     alice.send("MSG said meanwhile");
     alice.expect("MSG alice said meanwhile");

@@ -323,10 +323,7 @@ fn the_client_survives_a_server_restart_and_shows_what_was_said_meanwhile_once()
         return;
     }
     let data = common::TempDir::new("terminal-reconnect");
-    let with_data = |config: &mut chat::server::Config| {
-        config.data_dir = Some(data.path().to_path_buf());
-    };
-    let server = common::start_with(with_data);
+    let server = common::start_in(&data);
     let addr = server.addr();
     let mut bob = Client::login(addr, "bob");
     bob.send("MSG before the restart");
@@ -343,10 +340,7 @@ fn the_client_survives_a_server_restart_and_shows_what_was_said_meanwhile_once()
     server.stop();
     tmux.wait_for_text("connecting again in");
     tmux.wait_for_input("(offline) #rust>");
-    let server = common::restart_with(|config| {
-        with_data(config);
-        config.addr = addr;
-    });
+    let server = common::restart_in(&data, addr);
     let mut bob = Client::login(server.addr(), "bob");
     bob.send("MSG said meanwhile");
     bob.expect("MSG bob said meanwhile");

@@ -55,21 +55,27 @@ pub fn start_with(tweak: impl FnOnce(&mut Config)) -> Server {
     Server::bind(config).expect("server starts")
 }
 
-/// A server with the test defaults changed by `tweak`, started again where
-/// one just stopped (its address, its data directory): the old one's
-/// threads may hold the directory's lock a moment after `stop` returns.
-pub fn restart_with(tweak: impl Fn(&mut Config)) -> Server {
+/// A server keeping its history on disk in `data`.
+pub fn start_in(data: &TempDir) -> Server {
+    start_with(|config| config.data_dir = Some(data.path().to_path_buf()))
+}
+
+/// A server started again on `addr` and `data` where one just stopped: the
+/// old one's threads may hold the directory's lock a moment after `stop`.
+pub fn restart_in(data: &TempDir, addr: SocketAddr) -> Server {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let mut config = config();
-        tweak(&mut config);
+        let config = Config {
+            addr,
+            data_dir: Some(data.path().to_path_buf()),
+            ..config()
+        };
         match Server::bind(config) {
             Ok(server) => return server,
-            Err(err) if Instant::now() < deadline => {
-                let _ = err;
+            Err(err) => {
+                assert!(Instant::now() < deadline, "no restart: {err:?}");
                 thread::sleep(Duration::from_millis(50));
             }
-            Err(err) => panic!("the server does not start again: {err:?}"),
         }
     }
 }
