@@ -355,9 +355,39 @@ pub fn poll(fds: &mut [PollFd], timeout_ms: i32) -> io::Result<usize> {
 }
 
 pub use tty::{
-    catch_signals, set_terminal_mode, stop_self, take_signals, terminal_mode, window_size, Signals,
-    TermMode,
+    catch_signals, set_terminal_mode, stop_self, take_signals, terminal_mode, window_size, TermMode,
 };
+
+// Signal numbers of the generic Linux ABI (where `tty` is not, none arrive).
+const SIGHUP: std::ffi::c_int = 1;
+const SIGINT: std::ffi::c_int = 2;
+const SIGTERM: std::ffi::c_int = 15;
+const SIGCONT: std::ffi::c_int = 18;
+const SIGTSTP: std::ffi::c_int = 20;
+const SIGWINCH: std::ffi::c_int = 28;
+
+/// Signals that arrived, as [`take_signals`] hands them over: one bit each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Signals(u32);
+
+impl Signals {
+    /// Ctrl-C from elsewhere, `kill`, or the terminal closed: time to leave.
+    pub fn leave(self) -> bool {
+        self.0 & (1 << SIGINT | 1 << SIGTERM | 1 << SIGHUP) != 0
+    }
+    /// `SIGTSTP` (`kill -TSTP`; Ctrl-Z is a key in raw mode).
+    pub fn stop(self) -> bool {
+        self.0 & 1 << SIGTSTP != 0
+    }
+    /// `SIGCONT`: the process was continued after a stop.
+    pub fn resumed(self) -> bool {
+        self.0 & 1 << SIGCONT != 0
+    }
+    /// `SIGWINCH`: the window changed size.
+    pub fn resized(self) -> bool {
+        self.0 & 1 << SIGWINCH != 0
+    }
+}
 
 /// Terminals and signals on Linux. The numbers are those of the generic Linux
 /// ABI (x86, Arm, RISC-V), which is what the cfg below admits.
@@ -415,12 +445,7 @@ mod tty {
     const SIG_DFL: usize = 0;
     const SIG_ERR: usize = usize::MAX;
 
-    const SIGHUP: c_int = 1;
-    const SIGINT: c_int = 2;
-    const SIGTERM: c_int = 15;
-    const SIGCONT: c_int = 18;
-    const SIGTSTP: c_int = 20;
-    const SIGWINCH: c_int = 28;
+    use super::{Signals, SIGCONT, SIGHUP, SIGINT, SIGTERM, SIGTSTP, SIGWINCH};
 
     /// A terminal's settings, to be changed and put back.
     #[derive(Clone, Copy)]
@@ -492,29 +517,6 @@ mod tty {
         // which points to a live one.
         let done = unsafe { ioctl(fd, TIOCGWINSZ, &mut size as *mut WinSize) };
         (done == 0 && size.cols > 0 && size.rows > 0).then_some((size.cols, size.rows))
-    }
-
-    /// Signals that arrived, as [`take_signals`] hands them over.
-    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-    pub struct Signals(u32);
-
-    impl Signals {
-        /// Ctrl-C from elsewhere, `kill`, or the terminal closed: time to leave.
-        pub fn leave(self) -> bool {
-            self.0 & (1 << SIGINT | 1 << SIGTERM | 1 << SIGHUP) != 0
-        }
-        /// `SIGTSTP` (`kill -TSTP`; Ctrl-Z is a key in raw mode).
-        pub fn stop(self) -> bool {
-            self.0 & 1 << SIGTSTP != 0
-        }
-        /// `SIGCONT`: the process was continued after a stop.
-        pub fn resumed(self) -> bool {
-            self.0 & 1 << SIGCONT != 0
-        }
-        /// `SIGWINCH`: the window changed size.
-        pub fn resized(self) -> bool {
-            self.0 & 1 << SIGWINCH != 0
-        }
     }
 
     /// The signals caught since the last call, and `wake`'s descriptor.
@@ -613,30 +615,12 @@ mod tty {
         None
     }
 
-    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-    pub struct Signals;
-
-    impl Signals {
-        pub fn leave(self) -> bool {
-            false
-        }
-        pub fn stop(self) -> bool {
-            false
-        }
-        pub fn resumed(self) -> bool {
-            false
-        }
-        pub fn resized(self) -> bool {
-            false
-        }
-    }
-
     pub fn catch_signals(_wake: RawFd) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
     }
 
-    pub fn take_signals() -> Signals {
-        Signals
+    pub fn take_signals() -> super::Signals {
+        super::Signals::default()
     }
 
     pub fn stop_self() -> io::Result<()> {
