@@ -57,6 +57,31 @@ pub fn start_with(tweak: impl FnOnce(&mut Config)) -> Server {
     Server::bind(config).expect("server starts")
 }
 
+/// A server keeping its history on disk in `data`.
+pub fn start_in(data: &TempDir) -> Server {
+    start_with(|config| config.data_dir = Some(data.path().to_path_buf()))
+}
+
+/// A server started again on `addr` and `data` where one just stopped: the
+/// old one's threads may hold the directory's lock a moment after `stop`.
+pub fn restart_in(data: &TempDir, addr: SocketAddr) -> Server {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let config = Config {
+            addr,
+            data_dir: Some(data.path().to_path_buf()),
+            ..config()
+        };
+        match Server::bind(config) {
+            Ok(server) => return server,
+            Err(err) => {
+                assert!(Instant::now() < deadline, "no restart: {err:?}");
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
 /// One client connection, read line by line.
 pub struct Client {
     reader: BufReader<TcpStream>,
