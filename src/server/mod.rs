@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use crate::session::RateLimit;
 pub use config::{Config, Fsync, MAX_ITERATIONS};
@@ -218,6 +218,13 @@ impl Server {
             let _ = acceptor.thread.join();
         }
         self.shared.admission.hang_up_all();
+        // Hung up on, every connection thread ends soon; once they all have,
+        // this handle holds the last reference, so dropping it closes the
+        // history and frees the data directory for the next server.
+        let deadline = Instant::now() + STOP_PATIENCE;
+        while Arc::strong_count(&self.shared) > 1 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(2));
+        }
         if let Err(err) = self.shared.context.hub.sync_history() {
             let log = &self.shared.context.log;
             log.event(None, format_args!("history: cannot fsync the log: {err}"));
@@ -279,6 +286,9 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
     };
     SocketAddr::new(ip, addr.port())
 }
+
+/// How long stopping waits for connection threads to end.
+const STOP_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Longest pause after failed accepts (e.g. out of file descriptors).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
