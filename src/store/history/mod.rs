@@ -75,7 +75,11 @@ impl fmt::Display for OpenError {
                 "data directory {} is in use by another chat-server",
                 dir.display()
             ),
-            OpenError::Io { path, err } => write!(f, "{}: {err}", path.display()),
+            OpenError::Io { path, err } => write!(
+                f,
+                "cannot use the data directory (--data-dir): {}: {err}",
+                path.display()
+            ),
         }
     }
 }
