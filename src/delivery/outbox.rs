@@ -28,6 +28,10 @@
 //! Bytes are framed by the connection's front (its [`Codec`]) as they are
 //! appended, so the outbox holds exactly what goes on the wire, and knows
 //! nothing of any front's framing itself.
+//!
+//! **All together.** What an outbox holds is charged to the server-wide
+//! [`OutputBudget`] as it changes; an append that takes the total over it
+//! drops the biggest backlogs (see [`super::budget`]).
 
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
@@ -35,8 +39,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::budget::OutputBudget;
 use crate::protocol::ServerLine;
 use crate::support::deadline::is_timeout;
+use crate::support::metrics::METRICS;
 use crate::support::sync;
 use crate::support::sys;
 use crate::support::threads::ThreadBudget;
@@ -66,6 +72,9 @@ pub enum Farewell {
     Bye(Option<&'static str>),
     /// `BYE too-slow`: the client was dropped because it does not read.
     TooSlow,
+    /// `BYE server-shutdown`: the server is stopping (a WebSocket closes
+    /// with 1001, going away).
+    Shutdown,
     /// No last line: the peer is gone, or the session ended without words.
     Silent,
     /// No last line: the client broke its front's framing rules; the code is
@@ -79,6 +88,7 @@ impl Farewell {
         match self {
             Farewell::Bye(reason) => Some(ServerLine::Bye(reason)),
             Farewell::TooSlow => Some(ServerLine::Bye(Some("too-slow"))),
+            Farewell::Shutdown => Some(ServerLine::Bye(Some("server-shutdown"))),
             Farewell::Silent | Farewell::Violation(_) => None,
         }
     }
@@ -151,6 +161,9 @@ struct State {
     in_flight: usize,
     /// The farewell is written (or the peer is gone) and the socket shut down.
     finished: bool,
+    /// What is charged to the output budget: `backlog` and `in_flight`, as
+    /// of the last [`Outbox::settle`].
+    charged: usize,
 }
 
 /// The bounded outbound backlog of one connection. Shared (`Arc`) between its
@@ -167,12 +180,16 @@ pub struct Outbox {
     stream: Arc<TcpStream>,
     threads: Arc<ThreadBudget>,
     gate: Option<Arc<dyn Gate>>,
+    budget: Arc<OutputBudget>,
+    /// This outbox's number in the budget's list.
+    id: u64,
 }
 
 impl Outbox {
     /// An outbox holding at most `limit` bytes for `stream`, starting its writer
     /// threads (when the socket is full) within `threads`; a write that makes
-    /// no progress for `stall_limit` drops the client.
+    /// no progress for `stall_limit` drops the client. What it holds counts
+    /// against `budget`, which the caller lists it in.
     pub fn new(
         stream: Arc<TcpStream>,
         codec: Box<dyn Codec>,
@@ -180,6 +197,7 @@ impl Outbox {
         stall_limit: Duration,
         threads: Arc<ThreadBudget>,
         gate: Option<Arc<dyn Gate>>,
+        budget: Arc<OutputBudget>,
     ) -> Outbox {
         // Applies to the writer thread's blocking writes only: the others never wait.
         let _ = stream.set_write_timeout(Some(stall_limit));
@@ -191,6 +209,7 @@ impl Outbox {
                 farewell: None,
                 in_flight: 0,
                 finished: false,
+                charged: 0,
             }),
             closing: AtomicBool::new(false),
             finished: Condvar::new(),
@@ -200,7 +219,14 @@ impl Outbox {
             stream,
             threads,
             gate,
+            id: budget.next_id(),
+            budget,
         }
+    }
+
+    /// This outbox's number in the budget's list.
+    pub(super) fn id(&self) -> u64 {
+        self.id
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -213,7 +239,12 @@ impl Outbox {
     /// time the backlog overflows (the client is then being dropped as too
     /// slow); appends to a closing connection are silently dropped.
     pub fn push(self: &Arc<Self>, lines: &[u8]) -> (Claim, Result<(), Overflow>) {
-        self.append(|out| self.codec.encode_lines(lines, out), lines.len())
+        let pushed = self.append(|out| self.codec.encode_lines(lines, out), lines.len());
+        if pushed.1.is_ok() {
+            let count = lines.iter().filter(|&&b| b == b'\n').count();
+            METRICS.deliveries.add(count as u64);
+        }
+        pushed
     }
 
     /// Appends transport bytes to be written exactly as they are (a telnet
@@ -237,13 +268,62 @@ impl Outbox {
             let keep = state.unsent_rest;
             state.backlog.truncate(keep);
             self.add_farewell(&mut state, Farewell::TooSlow);
+            self.settle(&mut state);
             let claim = self.claim(&mut state);
             drop(state);
             self.stop_reading();
             return (claim, Err(Overflow));
         }
         encode(&mut state.backlog);
-        (self.claim(&mut state), Ok(()))
+        let over_budget = self.settle(&mut state);
+        let claim = self.claim(&mut state);
+        drop(state);
+        if over_budget {
+            self.budget.shed();
+        }
+        (claim, Ok(()))
+    }
+
+    /// Charges the budget with what changed since the last settle; says
+    /// whether the total is now over it.
+    fn settle(&self, state: &mut State) -> bool {
+        let held = state.backlog.len() + state.in_flight;
+        let charged = std::mem::replace(&mut state.charged, held);
+        self.budget
+            .charge(held.saturating_sub(charged), charged.saturating_sub(held))
+    }
+
+    /// What dropping this client would free: its backlog, queued and being
+    /// written; nothing if it is ending already.
+    pub(super) fn droppable(&self) -> usize {
+        let state = self.lock();
+        match state.farewell {
+            Some(_) => 0,
+            None => state.backlog.len() + state.in_flight,
+        }
+    }
+
+    /// Drops the client to bring the output budget back within bounds: its
+    /// backlog is discarded and its socket shut at once (a blocked write
+    /// ends), so the session leaves as if it were too slow, which it is.
+    pub(super) fn shed(&self) {
+        let mut state = self.lock();
+        if state.farewell.is_some() {
+            return;
+        }
+        state.backlog = Vec::new();
+        state.unsent_rest = 0;
+        // The writer's bytes are freed as its write fails, a moment from now.
+        state.in_flight = 0;
+        self.set_farewell(&mut state, Farewell::TooSlow);
+        self.settle(&mut state);
+        METRICS.output_shed.inc();
+        if state.writing == Writing::Idle {
+            self.finish(&mut state);
+        } else {
+            // Whoever writes it sees the socket fail and finishes it.
+            let _ = self.stream.shutdown(Shutdown::Both);
+        }
     }
 
     /// Ends the connection: what is queued goes out, then the farewell, then the
@@ -339,14 +419,17 @@ impl Outbox {
             let sent = sys::send_nonblocking(&self.stream, &out);
             state = self.lock();
             state.in_flight = 0;
+            if let Ok(n) = sent {
+                METRICS.bytes_out.add(n as u64);
+            }
             match sent {
-                Ok(n) if n == out.len() => recycle(&mut state, out),
+                Ok(n) if n == out.len() => self.recycle(&mut state, out),
                 Ok(n) => return self.start_writer(state, out, n),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     return self.start_writer(state, out, 0)
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
-                    put_back(&mut state, out, 0)
+                    self.put_back(&mut state, out, 0)
                 }
                 Err(_) => return self.peer_gone(&mut state),
             }
@@ -362,7 +445,7 @@ impl Outbox {
     /// The socket is full: puts the unsent rest back in front and hands the
     /// outbox to a writer thread, or drops the client if none can start.
     fn start_writer(self: &Arc<Self>, mut state: MutexGuard<'_, State>, out: Vec<u8>, sent: usize) {
-        put_back(&mut state, out, sent);
+        self.put_back(&mut state, out, sent);
         // From here until the writer gives the outbox back, nobody else writes.
         state.writing = Writing::Writer;
         drop(state);
@@ -396,7 +479,10 @@ impl Outbox {
             state = self.lock();
             state.in_flight = 0;
             match written {
-                Ok(()) => recycle(&mut state, out),
+                Ok(()) => {
+                    METRICS.bytes_out.add(out.len() as u64);
+                    self.recycle(&mut state, out);
+                }
                 Err(err) if is_timeout(&err) => return self.drop_too_slow(&mut state),
                 Err(_) => return self.peer_gone(&mut state),
             }
@@ -406,6 +492,7 @@ impl Outbox {
     /// Nothing left to write: the outbox is free to be claimed again, and a
     /// connection whose farewell has gone out is finished.
     fn go_idle(&self, state: &mut State) {
+        self.settle(state);
         state.writing = Writing::Idle;
         if state.farewell.is_some() {
             if state.finished {
@@ -454,20 +541,32 @@ fn take_backlog(state: &mut State) -> Vec<u8> {
     out
 }
 
-/// Puts what a write left unsent back in front of the backlog.
-fn put_back(state: &mut State, mut out: Vec<u8>, sent: usize) {
-    out.drain(..sent);
-    state.unsent_rest = out.len();
-    out.extend_from_slice(&state.backlog);
-    state.backlog = out;
+impl Outbox {
+    /// Puts what a write left unsent back in front of the backlog.
+    fn put_back(&self, state: &mut State, mut out: Vec<u8>, sent: usize) {
+        out.drain(..sent);
+        state.unsent_rest = out.len();
+        out.extend_from_slice(&state.backlog);
+        state.backlog = out;
+        self.settle(state);
+    }
+
+    /// Reuses a written-out buffer as the backlog if nothing new arrived and
+    /// it is small; otherwise it is freed. What was written is no longer
+    /// charged.
+    fn recycle(&self, state: &mut State, mut out: Vec<u8>) {
+        if state.backlog.is_empty() && out.capacity() <= KEEP_BUFFER_BYTES {
+            out.clear();
+            state.backlog = out;
+        }
+        self.settle(state);
+    }
 }
 
-/// Reuses a written-out buffer as the backlog if nothing new arrived and it is
-/// small; otherwise it is freed.
-fn recycle(state: &mut State, mut out: Vec<u8>) {
-    if state.backlog.is_empty() && out.capacity() <= KEEP_BUFFER_BYTES {
-        out.clear();
-        state.backlog = out;
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        self.budget.charge(0, state.charged);
     }
 }
 
@@ -499,6 +598,15 @@ pub(crate) mod tests {
         limit: usize,
         threads: &Arc<ThreadBudget>,
     ) -> (Arc<Outbox>, TcpStream) {
+        outbox_and_peer_within(limit, threads, &OutputBudget::new(usize::MAX))
+    }
+
+    /// [`outbox_and_peer`], charging `budget`.
+    pub(crate) fn outbox_and_peer_within(
+        limit: usize,
+        threads: &Arc<ThreadBudget>,
+        budget: &Arc<OutputBudget>,
+    ) -> (Arc<Outbox>, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (peer, _) = listener.accept().unwrap();
@@ -511,8 +619,11 @@ pub(crate) mod tests {
             WRITE_STALL_LIMIT,
             Arc::clone(threads),
             None,
+            Arc::clone(budget),
         );
-        (Arc::new(outbox), peer)
+        let outbox = Arc::new(outbox);
+        budget.register(&outbox);
+        (outbox, peer)
     }
 
     /// Numbered lines, 64 KiB in all, so a reader can check order and loss.
