@@ -143,7 +143,10 @@ fn exposition(shared: &Shared) -> String {
         "chat_threads",
         "Connection threads running now, by kind.",
         "kind",
-        &[("session", sessions as u64), ("writer", reserved as u64)],
+        &[
+            ("session", sessions as u64),
+            ("writer-or-helper", reserved as u64),
+        ],
     );
     METRICS.write(&mut page, shared.history_on_disk);
     page.into_string()
