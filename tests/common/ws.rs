@@ -50,9 +50,11 @@ impl<S: Read + Write> Ws<S> {
         }
         let head = String::from_utf8(head).unwrap();
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-        // The accept key from RFC 6455's own example.
+        // The accept key from RFC 6455's own example (header names are
+        // case-insensitive; HAProxy, for one, writes them in lower case).
         assert!(
-            head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+            head.to_ascii_lowercase()
+                .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
             "{head}"
         );
         Ws { stream }
