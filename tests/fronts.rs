@@ -386,20 +386,7 @@ fn haproxy_terminates_https_and_wss_and_sends_the_address_in_proxy_v2() {
     let mut command = Command::new("haproxy");
     command.arg("-db").arg("-f").arg(&conf);
     let _front = Front::start("haproxy", command, &dir, tls);
-    page_through(tls);
-    let client = TlsClient::connect(tls);
-    let mut carol = Ws::handshake(client, "");
-    carol.send("LOGIN carol");
-    carol.expect("OK");
-    let carol_addr = carol.stream.source();
-    let connect = logged_from(&mut server, carol_addr, "connect via proxy");
-    proxy_is_not(&connect, carol_addr);
-    logged_from(&mut server, carol_addr, "login carol");
-    carol.send("MSG over wss");
-    carol.expect("MSG carol over wss");
-    carol.send("QUIT");
-    carol.expect("BYE");
-    assert_eq!(carol.close_status(), 1000);
+    web_user_through(tls, &mut server, "connect via proxy");
 }
 
 #[test]
@@ -441,20 +428,30 @@ fn nginx_terminates_https_and_wss_and_forwards_the_address() {
         .args(["-p", d, "-e", &format!("{d}/error.log"), "-c"])
         .arg(&conf);
     let _front = Front::start("nginx", command, &dir, tls);
+    web_user_through(tls, &mut server, "forwarded by proxy");
+}
+
+/// The page, then a WebSocket user's session through the front on port
+/// `tls`: the server must log `proxied` (how it learnt the address) and the
+/// login with the client's own address, and the session must be what it is
+/// without a front.
+fn web_user_through(tls: u16, server: &mut Running, proxied: &str) {
     page_through(tls);
-    let client = TlsClient::connect(tls);
-    let mut dave = Ws::handshake(client, "");
-    dave.send("LOGIN dave");
-    dave.expect("OK");
-    let dave_addr = dave.stream.source();
-    let forwarded = logged_from(&mut server, dave_addr, "forwarded by proxy");
-    proxy_is_not(&forwarded, dave_addr);
-    logged_from(&mut server, dave_addr, "login dave");
-    dave.send("PING through nginx");
-    dave.expect("PONG through nginx");
-    dave.send("QUIT");
-    dave.expect("BYE");
-    assert_eq!(dave.close_status(), 1000);
+    let mut carol = Ws::handshake(TlsClient::connect(tls), "");
+    carol.send("LOGIN carol");
+    carol.expect("OK");
+    let carol_addr = carol.stream.source();
+    let connect = logged_from(server, carol_addr, proxied);
+    proxy_is_not(&connect, carol_addr);
+    logged_from(server, carol_addr, "login carol");
+    carol.send("MSG over wss");
+    carol.expect("MSG carol over wss");
+    carol.send("PING token");
+    carol.expect("PONG token");
+    carol.send("QUIT");
+    carol.expect("BYE");
+    assert_eq!(carol.close_status(), 1000);
+    logged_from(server, carol_addr, "left carol: quit");
 }
 
 /// The configuration README gives between `{marker}: begin` and
