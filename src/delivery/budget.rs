@@ -9,7 +9,9 @@
 //! with the biggest backlogs, one at a time, until the total is back under:
 //! those are the ones that stopped reading longest ago, and dropping them
 //! frees the most. Everybody who keeps up holds next to nothing, so is never
-//! chosen.
+//! chosen. Outboxes charge whole units of [`CHARGE_UNIT`](super::outbox::CHARGE_UNIT)
+//! (rounded down), so the many that hold a few lines never touch the
+//! shared counter.
 //!
 //! Lock order: a thread may take an outbox's lock while holding the member
 //! list's, never the other way round.
@@ -100,7 +102,10 @@ impl OutputBudget {
             let before = self.used.fetch_add(more, Ordering::Relaxed);
             return before + more > self.limit;
         }
-        self.used.fetch_sub(less, Ordering::Relaxed);
+        // Nothing changed (the usual case): the shared counter is not touched.
+        if less > 0 {
+            self.used.fetch_sub(less, Ordering::Relaxed);
+        }
         false
     }
 
@@ -140,13 +145,16 @@ mod tests {
         let claims = Claims::default();
         // Nobody flushes: everything stays queued and charged.
         let line = [&[b'x'; 1023][..], b"\n"].concat();
-        for _ in 0..30 {
+        for _ in 0..32 {
             claims.push(&clients[0].0, &line).unwrap();
         }
         for _ in 0..20 {
             claims.push(&clients[1].0, &line).unwrap();
         }
-        assert_eq!(budget.used(), 50 * 1024);
+        assert_eq!(budget.used(), 52 * 1024);
+        // Charged in whole units: a few bytes more change nothing.
+        claims.push(&clients[1].0, b"x\n").unwrap();
+        assert_eq!(budget.used(), 52 * 1024);
         assert!(clients.iter().all(|(outbox, _)| !outbox.is_closing()));
         // The third takes the total over: the first, the biggest, is dropped.
         for _ in 0..20 {

@@ -109,7 +109,7 @@ pub struct Metrics {
     pub accepted: CounterVec<2>,
     /// `MSG` and `DM` lines accepted.
     pub messages: Counter,
-    /// Lines queued to clients.
+    /// Lines (or blocks of lines, such as a `WHO` answer) queued to clients.
     pub deliveries: Counter,
     /// Bytes written to client sockets.
     pub bytes_out: Counter,
@@ -185,7 +185,7 @@ impl Metrics {
         );
         out.counter(
             "chat_deliveries_total",
-            "Lines queued to clients.",
+            "Lines (or blocks of lines, such as a WHO answer) queued to clients.",
             &self.deliveries,
         );
         out.counter(

@@ -60,6 +60,11 @@ const MAX_FLUSH_ROUNDS: usize = 64;
 /// How long `wait_finished` waits for a writer to end once its socket is shut.
 const GIVE_UP_WAIT: Duration = Duration::from_secs(1);
 
+/// The output budget is charged in these units (see [`Outbox::settle`]), so
+/// it bounds all backlogs together to `--max-output` plus less than this
+/// much per client.
+pub const CHARGE_UNIT: usize = 4096;
+
 /// After a flush the outbox keeps its buffer only if it is this small: after a
 /// burst it gives the memory back, so ten thousand idle connections stay small.
 const KEEP_BUFFER_BYTES: usize = 1024;
@@ -126,7 +131,7 @@ impl Claim {
     /// a [`Claims`](super::Claims).
     pub fn flush(self) {
         if let Some(outbox) = self.0 {
-            outbox.flush();
+            let _ = outbox.flush();
         }
     }
 }
@@ -239,12 +244,7 @@ impl Outbox {
     /// time the backlog overflows (the client is then being dropped as too
     /// slow); appends to a closing connection are silently dropped.
     pub fn push(self: &Arc<Self>, lines: &[u8]) -> (Claim, Result<(), Overflow>) {
-        let pushed = self.append(|out| self.codec.encode_lines(lines, out), lines.len());
-        if pushed.1.is_ok() {
-            let count = lines.iter().filter(|&&b| b == b'\n').count();
-            METRICS.deliveries.add(count as u64);
-        }
-        pushed
+        self.append(|out| self.codec.encode_lines(lines, out), lines.len())
     }
 
     /// Appends transport bytes to be written exactly as they are (a telnet
@@ -285,9 +285,11 @@ impl Outbox {
     }
 
     /// Charges the budget with what changed since the last settle; says
-    /// whether the total is now over it.
+    /// whether the total is now over it. What an outbox holds is charged in
+    /// whole [`CHARGE_UNIT`]s, rounded down: a client that keeps up holds
+    /// less than one and never touches the shared counter.
     fn settle(&self, state: &mut State) -> bool {
-        let held = state.backlog.len() + state.in_flight;
+        let held = (state.backlog.len() + state.in_flight) / CHARGE_UNIT * CHARGE_UNIT;
         let charged = std::mem::replace(&mut state.charged, held);
         self.budget
             .charge(held.saturating_sub(charged), charged.saturating_sub(held))
@@ -396,17 +398,21 @@ impl Outbox {
     /// claimed the outbox. A full socket hands the rest to a writer thread, and
     /// so does a backlog that others keep refilling: the claiming thread has
     /// its own client to get back to.
-    pub(crate) fn flush(self: &Arc<Self>) {
+    /// Returns how many bytes it sent (for the metrics, which the caller
+    /// adds up once for all it flushed).
+    pub(crate) fn flush(self: &Arc<Self>) -> usize {
         let mut state = self.lock();
+        let mut total = 0;
         for round in 1.. {
             if state.backlog.is_empty() {
-                return self.go_idle(&mut state);
+                self.go_idle(&mut state);
+                return total;
             }
             if round == MAX_FLUSH_ROUNDS + 1 {
                 state.writing = Writing::Writer;
                 drop(state);
                 if self.spawn_writer() {
-                    return;
+                    return total;
                 }
                 // No thread to hand it to: this client keeps up, so carry on
                 // here rather than drop it.
@@ -420,20 +426,28 @@ impl Outbox {
             state = self.lock();
             state.in_flight = 0;
             if let Ok(n) = sent {
-                METRICS.bytes_out.add(n as u64);
+                total += n;
             }
             match sent {
                 Ok(n) if n == out.len() => self.recycle(&mut state, out),
-                Ok(n) => return self.start_writer(state, out, n),
+                Ok(n) => {
+                    self.start_writer(state, out, n);
+                    return total;
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    return self.start_writer(state, out, 0)
+                    self.start_writer(state, out, 0);
+                    return total;
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
                     self.put_back(&mut state, out, 0)
                 }
-                Err(_) => return self.peer_gone(&mut state),
+                Err(_) => {
+                    self.peer_gone(&mut state);
+                    return total;
+                }
             }
         }
+        total
     }
 
     fn pass_gate(&self) {
