@@ -289,7 +289,8 @@ pub fn read_header(stream: &TcpStream, within: Duration) -> Result<Header, Heade
         // Everything peeked is header if the header is not complete yet;
         // if it is, only its own bytes are taken.
         let (outcome, take) = match parse(&header) {
-            Parse::Complete { header, len } => (Some(header), len - before),
+            // `len` > `before`: what came before was not yet a header.
+            Parse::Complete { header, len } => (Some(header), len.saturating_sub(before).min(n)),
             Parse::Incomplete => (None, n),
             Parse::Invalid(why) => return Err(HeaderError::Invalid(why)),
         };
