@@ -11,14 +11,14 @@
 //!
 //! | folder | concern |
 //! |---|---|
-//! | [`server`] | configuration, listeners, the accept loop and its limits, stopping |
+//! | [`server`] | configuration, listeners, the accept loop and its limits (per address, PROXY protocol), metrics, stopping (gracefully too) |
 //! | `front/` | one folder per way in (`lines/`, `web/`): bytes ↔ events and server lines, refusals |
 //! | `session/` | one connection's life: read, dispatch commands to the hub, flood limit, password throttle and hashing, departure |
 //! | `hub/` | the shared state behind one lock and one order: users, rooms, their history, accounts |
 //! | `delivery/` | outboxes, claims, fan-out helpers: bytes to sockets, never blocking |
 //! | `store/` | history and accounts on disk: checksummed records, recovery, compaction, `fsync` |
 //! | [`protocol`] | the wire format, pure: commands, server lines, names, error codes |
-//! | [`support`] | small adaptors: system calls, threads, log, CLI, hashing, locks |
+//! | [`support`] | small adaptors: system calls, threads, log, CLI, hashing, locks, addresses, counters |
 //!
 //! The binaries (`src/bin/`) are thin: `chat-server` parses flags into a
 //! [`server::Config`]; `chat-client` and `chat-bench` use [`protocol`] and

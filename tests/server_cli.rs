@@ -28,9 +28,16 @@ fn help_and_version() {
         "--port",
         "--bind",
         "--idle-timeout",
+        "--login-timeout",
         "--max-clients",
         "--max-line",
         "--pbkdf2-iterations",
+        "--max-connect-rate",
+        "--max-output",
+        "--proxy-protocol",
+        "--trusted-proxy",
+        "--metrics",
+        "--shutdown-timeout",
     ] {
         assert!(out.contains(flag), "--help mentions {flag}");
     }
@@ -52,6 +59,13 @@ fn bad_flags_exit_2_with_usage() {
         &["--max-clients", "-3"],
         &["--pbkdf2-iterations", "0"],
         &["--pbkdf2-iterations", "10000001"],
+        &["--login-timeout", "0"],
+        &["--max-rate", "0"],
+        &["--max-connect-rate", "0"],
+        &["--burst", "3", "--max-rate", "off"],
+        &["--proxy-protocol", "irc"],
+        &["--trusted-proxy", "10.0.0.0/33"],
+        &["--metrics", "localhost"],
         &["stray"],
     ] {
         let (code, out, err) = run(args);

@@ -14,6 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 
 use super::outbox::Outbox;
+use crate::support::metrics::METRICS;
 use crate::support::sync;
 use crate::support::threads::ThreadBudget;
 
@@ -85,9 +86,8 @@ impl Helpers {
         loop {
             if let Some(share) = state.shares.pop_front() {
                 drop(state);
-                for outbox in share {
-                    outbox.flush();
-                }
+                let sent: usize = share.iter().map(Outbox::flush).sum();
+                METRICS.bytes_out.add(sent as u64);
                 state = self.lock();
             } else if state.stopping {
                 return;

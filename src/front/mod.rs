@@ -6,10 +6,20 @@
 pub mod lines;
 pub mod web;
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::Arc;
 
 use crate::session::Context;
+
+/// What a front may ask the server about the connection it serves.
+pub trait Origin {
+    /// Whether `ip` is a trusted proxy, whose `X-Forwarded-For` counts.
+    fn is_trusted_proxy(&self, ip: IpAddr) -> bool;
+    /// Admits `client`, the real client a trusted proxy named, against the
+    /// per-address limits (and logs it); `Err` with the refusal's wire
+    /// spelling if they refuse it.
+    fn admit_client(&mut self, proxy: SocketAddr, client: SocketAddr) -> Result<(), &'static str>;
+}
 
 /// Which front a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,11 +47,26 @@ impl Front {
         }
     }
 
-    /// Runs a connection to its end, on the caller's (its own) thread.
-    pub fn serve(self, stream: Arc<TcpStream>, peer: SocketAddr, context: &Context) {
+    /// The front as the metrics' `front` label says it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Front::Lines => "lines",
+            Front::Web => "web",
+        }
+    }
+
+    /// Runs a connection from `peer` (its real address, as far as the server
+    /// knows) to its end, on the caller's (its own) thread.
+    pub fn serve(
+        self,
+        stream: Arc<TcpStream>,
+        peer: SocketAddr,
+        context: &Context,
+        origin: &mut dyn Origin,
+    ) {
         match self {
             Front::Lines => lines::serve(stream, peer, context),
-            Front::Web => web::serve(stream, peer, context),
+            Front::Web => web::serve(stream, peer, context, origin),
         }
     }
 

@@ -375,6 +375,13 @@ impl Hub {
         ours
     }
 
+    /// How many users are logged in, and how many rooms have members (the
+    /// lobby not counted), for the metrics.
+    pub fn counts(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.users.len(), state.rooms.len())
+    }
+
     /// Makes everything written to the history log durable now.
     pub fn sync_history(&self) -> io::Result<()> {
         self.lock().history.sync()

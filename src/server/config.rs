@@ -15,6 +15,18 @@ pub use crate::support::crypto::MAX_ITERATIONS;
 /// costs about 55 ms of one core on the reference machine (README, Accounts).
 pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 100_000;
 
+use crate::support::netaddr::Network;
+
+/// The default connection rate from one address (or IPv6 /64): 30 a
+/// minute, 30 at once. Like Ergo's throttle (32 per 10 minutes), it stops one
+/// host opening thousands, yet a household or an office behind one address
+/// reconnecting after a restart mostly gets through, and the rest within a
+/// minute.
+const DEFAULT_CONNECT_RATE: RateLimit = RateLimit {
+    per_sec: 0.5,
+    burst: 30,
+};
+
 /// Everything an operator can set. `Config::default()` is what `chat-server`
 /// runs with when given no flags.
 #[derive(Debug, Clone)]
@@ -40,8 +52,35 @@ pub struct Config {
     /// Whether `max_per_ip` applies to loopback too (only when set explicitly,
     /// so local tools and a local proxy are not capped by default).
     pub limit_loopback: bool,
-    /// Per-client flood limit; `None` (the default) means unlimited.
+    /// No login this long after connecting and the client is dropped,
+    /// whatever else it sends (`--login-timeout`).
+    pub login_timeout: Duration,
+    /// Per-client flood limit (`--max-rate`, `--burst`); `None` means unlimited.
     pub max_rate: Option<RateLimit>,
+    /// Whether `max_rate` applies to loopback peers too (only when set
+    /// explicitly, like `limit_loopback`).
+    pub rate_loopback: bool,
+    /// New connections from one address (IPv6: one /64) per second, with
+    /// bursts (`--max-connect-rate`); `None` means unlimited.
+    pub max_connect_rate: Option<RateLimit>,
+    /// Whether `max_connect_rate` applies to loopback peers too.
+    pub connect_rate_loopback: bool,
+    /// Bytes queued for all clients together before the biggest backlogs
+    /// are dropped (`--max-output`).
+    pub max_output: usize,
+    /// Whether the line listener requires a PROXY protocol header
+    /// (`--proxy-protocol lines`).
+    pub lines_proxy_protocol: bool,
+    /// Whether the web listener requires a PROXY protocol header
+    /// (`--proxy-protocol web`).
+    pub web_proxy_protocol: bool,
+    /// Who may send a PROXY header or `X-Forwarded-For` (`--trusted-proxy`).
+    pub trusted_proxies: Vec<Network>,
+    /// How long a graceful stop may take before the process exits anyway
+    /// (`--shutdown-timeout`).
+    pub shutdown_timeout: Duration,
+    /// Where `GET /metrics` and `GET /healthz` are served (`--metrics`).
+    pub metrics_addr: Option<SocketAddr>,
     /// Log per-client events on stderr (the server's own lines always are).
     pub log: bool,
     /// Where history is kept (`--data-dir`); `None` keeps it in memory only
@@ -75,7 +114,17 @@ impl Default for Config {
             write_stall_limit: WRITE_STALL_LIMIT,
             max_per_ip: 100,
             limit_loopback: false,
-            max_rate: None,
+            login_timeout: Duration::from_secs(60),
+            max_rate: Some(RateLimit::DEFAULT),
+            rate_loopback: false,
+            max_connect_rate: Some(DEFAULT_CONNECT_RATE),
+            connect_rate_loopback: false,
+            max_output: 256 * 1024 * 1024,
+            lines_proxy_protocol: false,
+            web_proxy_protocol: false,
+            trusted_proxies: Network::loopback(),
+            shutdown_timeout: Duration::from_secs(5),
+            metrics_addr: None,
             log: true,
             data_dir: Some(PathBuf::from("chat-data")),
             fsync: Fsync::EverySecond,
@@ -96,8 +145,10 @@ impl Config {
             max_line: self.max_line,
             max_backlog: self.max_backlog,
             write_stall_limit: self.write_stall_limit,
+            login_timeout: self.login_timeout,
             max_rate: self.max_rate,
             pbkdf2_iterations: self.pbkdf2_iterations,
+            rate_loopback: self.rate_loopback,
         }
     }
 

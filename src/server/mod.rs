@@ -1,16 +1,23 @@
-//! The server: its configuration, the listening sockets, the accept loop with
-//! its connection limits, and the handle that stops it.
+//! The server: its configuration, the listening sockets, the accept loops
+//! with their connection limits ([`accept`]), the metrics listener, and the
+//! handle that stops it, at once or gracefully ([`shutdown`]).
 //!
 //! The accept loop does as little as possible and never blocks on a client: it
-//! checks the limits (`admission.rs`), refuses in the front's own words when one
+//! checks the limits ([`admission`]), refuses in the front's own words when one
 //! is reached, and otherwise hands the socket to a new named thread with a
 //! small stack, started within the kernel's thread budget ([`ThreadBudget`]).
 //! When the system runs out of file descriptors or threads, accepting or
 //! spawning fails: the loop logs it, refuses that client where it can, backs
 //! off briefly (never a busy loop) and keeps serving everybody else.
 
+mod accept;
 mod admission;
 mod config;
+mod metrics;
+mod proxy;
+mod refusals;
+mod shutdown;
+mod throttle;
 
 use std::fmt;
 use std::io;
@@ -23,21 +30,37 @@ use std::time::{Duration, Instant};
 pub use crate::session::RateLimit;
 pub use config::{Config, Fsync, MAX_ITERATIONS};
 
-use crate::delivery::Helpers;
+use crate::delivery::{Helpers, OutputBudget};
 use crate::front::Front;
 use crate::hub::Hub;
 use crate::session::{Context, Throttle};
 use crate::store::{AccountLog, Accounts, BackgroundError, History, OpenError};
 use crate::support::log::Log;
+use crate::support::netaddr::Network;
 use crate::support::sys;
 use crate::support::threads::ThreadBudget;
-use admission::{Admission, Refusal};
+use admission::{AddressLimits, Admission};
+use refusals::Refusals;
 
 /// State shared by the accept loops and every connection thread.
 struct Shared {
     context: Context,
     admission: Arc<Admission>,
+    refusals: Refusals,
+    /// Who may send a PROXY header or `X-Forwarded-For`.
+    trusted_proxies: Vec<Network>,
+    /// Whether history is on disk (its metrics are only shown then).
+    history_on_disk: bool,
+    /// Set when the server stops accepting (the accept loops end).
     stopping: AtomicBool,
+    /// Set last, when the metrics listener ends too.
+    stopping_metrics: AtomicBool,
+}
+
+impl Shared {
+    fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(ip))
+    }
 }
 
 impl Drop for Shared {
@@ -53,11 +76,11 @@ pub enum StartError {
     /// A listener could not be bound (the port is taken, say).
     Listen {
         addr: SocketAddr,
-        front: Front,
+        what: &'static str,
         err: io::Error,
     },
-    /// The history or the accounts could not be opened (the data directory
-    /// is another server's, or cannot be read or written).
+    /// The history could not be opened (the data directory is another
+    /// server's, or cannot be read or written).
     History(OpenError),
     /// A thread could not be started.
     Thread(io::Error),
@@ -66,8 +89,8 @@ pub enum StartError {
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StartError::Listen { addr, front, err } => {
-                write!(f, "cannot listen on {addr} ({}): {err}", front.describe())
+            StartError::Listen { addr, what, err } => {
+                write!(f, "cannot listen on {addr} ({what}): {err}")
             }
             StartError::History(err) => write!(f, "{err}"),
             StartError::Thread(err) => write!(f, "cannot start a thread: {err}"),
@@ -83,22 +106,45 @@ struct Acceptor {
     thread: JoinHandle<()>,
 }
 
+impl Acceptor {
+    /// Wakes the accept loop (blocked in `accept`) with one last connection,
+    /// once `stopping` is set, and waits for it to end.
+    fn stop(self) {
+        let _ = TcpStream::connect_timeout(&reachable(self.addr), Duration::from_secs(1));
+        let _ = self.thread.join();
+    }
+}
+
 /// A running server. Dropping it stops it.
 pub struct Server {
     addr: SocketAddr,
     web_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     acceptors: Vec<Acceptor>,
+    /// The metrics listener, stopped last: `/healthz` says "stopping" while
+    /// the others close.
+    metrics: Option<Acceptor>,
+    stopped: bool,
 }
 
 impl Server {
     /// Binds the listeners and starts accepting on background threads. Port 0
     /// picks a free port: [`Server::addr`] says which.
     pub fn bind(config: Config) -> Result<Server, StartError> {
-        let mut listeners = vec![(Front::Lines, bind(config.addr, Front::Lines)?)];
+        let mut listeners = vec![(
+            Front::Lines,
+            bind(config.addr, Front::Lines.describe())?,
+            config.lines_proxy_protocol,
+        )];
         if let Some(web_addr) = config.web_addr {
-            listeners.push((Front::Web, bind(web_addr, Front::Web)?));
+            let listener = bind(web_addr, Front::Web.describe())?;
+            listeners.push((Front::Web, listener, config.web_proxy_protocol));
         }
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(bind(addr, "metrics")?),
+            None => None,
+        };
         let log = Log {
             client_events: config.log,
         };
@@ -130,6 +176,12 @@ impl Server {
         // never take a place a client may still need: stuck writers cannot
         // refuse clients below `max_clients`.
         let threads = ThreadBudget::with_shares(limit, for_clients, limit - max_clients);
+        let address_limits = AddressLimits {
+            max_per_ip: config.max_per_ip,
+            per_ip_loopback: config.limit_loopback,
+            connect_rate: config.max_connect_rate,
+            connect_rate_loopback: config.connect_rate_loopback,
+        };
         let shared = Arc::new(Shared {
             context: Context {
                 hub,
@@ -138,32 +190,57 @@ impl Server {
                 threads,
                 limits: config.limits(),
                 gate,
+                budget: OutputBudget::new(config.max_output),
                 throttle: Throttle::default(),
             },
-            admission: Admission::new(max_clients, config.max_per_ip, config.limit_loopback),
+            admission: Admission::new(max_clients, address_limits),
+            refusals: Refusals::new(log),
+            trusted_proxies: config.trusted_proxies.clone(),
+            history_on_disk: config.data_dir.is_some(),
             stopping: AtomicBool::new(false),
+            stopping_metrics: AtomicBool::new(false),
         });
         let mut acceptors = Vec::new();
-        for (front, listener) in listeners {
-            let addr = listener.local_addr().map_err(|err| StartError::Listen {
-                addr: config.addr,
-                front,
-                err,
-            })?;
+        for (front, listener, proxied) in listeners {
+            let addr = local_addr(&listener, config.addr, front.describe())?;
             let what = front.describe();
+            let via = if proxied {
+                " behind a proxy: PROXY header required"
+            } else {
+                ""
+            };
             match front {
                 Front::Web => log.event(
                     None,
-                    format_args!("listening on {addr} ({what}: http://{addr}/)"),
+                    format_args!("listening on {addr} ({what}: http://{addr}/){via}"),
                 ),
-                Front::Lines => log.event(None, format_args!("listening on {addr} ({what})")),
+                Front::Lines => log.event(None, format_args!("listening on {addr} ({what}){via}")),
             }
             let for_thread = Arc::clone(&shared);
             let thread = thread::Builder::new()
                 .name(front.thread_name().into())
-                .spawn(move || accept_loop(&listener, &for_thread, front))
+                .spawn(move || accept::accept_loop(&listener, &for_thread, front, proxied))
                 .map_err(StartError::Thread)?;
             acceptors.push((front, Acceptor { addr, thread }));
+        }
+        let metrics = match metrics_listener {
+            Some(listener) => {
+                let addr = local_addr(&listener, config.addr, "metrics")?;
+                log.event(
+                    None,
+                    format_args!("metrics on http://{addr}/metrics and http://{addr}/healthz"),
+                );
+                let for_thread = Arc::clone(&shared);
+                let thread = thread::Builder::new()
+                    .name("chat-metrics".into())
+                    .spawn(move || metrics::serve(&listener, &for_thread))
+                    .map_err(StartError::Thread)?;
+                Some(Acceptor { addr, thread })
+            }
+            None => None,
+        };
+        for found in history_found.iter().chain(&accounts_found) {
+            log.event(None, format_args!("{found}"));
         }
         let addr_of = |wanted: Front| {
             acceptors
@@ -171,17 +248,17 @@ impl Server {
                 .find(|(front, _)| *front == wanted)
                 .map(|(_, acceptor)| acceptor.addr)
         };
-        for found in history_found.iter().chain(&accounts_found) {
-            log.event(None, format_args!("{found}"));
-        }
         Ok(Server {
             addr: addr_of(Front::Lines).unwrap_or(config.addr),
             web_addr: addr_of(Front::Web),
+            metrics_addr: metrics.as_ref().map(|acceptor| acceptor.addr),
             shared,
             acceptors: acceptors
                 .into_iter()
                 .map(|(_, acceptor)| acceptor)
                 .collect(),
+            metrics,
+            stopped: false,
         })
     }
 
@@ -195,59 +272,78 @@ impl Server {
         self.web_addr
     }
 
-    /// Blocks until the server stops (it runs until [`Server::stop`]).
-    pub fn wait(mut self) {
-        for acceptor in std::mem::take(&mut self.acceptors) {
-            let _ = acceptor.thread.join();
-        }
+    /// The address of `GET /metrics` and `GET /healthz`, if they are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
-    /// Stops accepting and hangs up on every connection.
+    /// Stops accepting and hangs up on every connection at once.
     pub fn stop(mut self) {
-        self.shutdown();
+        self.stop_now();
     }
 
-    fn shutdown(&mut self) {
-        if self.acceptors.is_empty() {
+    fn stop_now(&mut self) {
+        if self.stopped {
             return;
         }
+        self.stop_accepting();
+        self.finish();
+    }
+
+    /// Stops accepting new connections (the metrics listener stays).
+    fn stop_accepting(&mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         for acceptor in std::mem::take(&mut self.acceptors) {
-            // The accept loop is blocked in accept(): one last connection wakes it.
-            let _ = TcpStream::connect_timeout(&reachable(acceptor.addr), Duration::from_secs(1));
-            let _ = acceptor.thread.join();
+            acceptor.stop();
         }
-        self.shared.admission.hang_up_all();
+    }
+
+    /// Hangs up on whoever is still connected, makes the history durable,
+    /// and stops the metrics listener and the helpers.
+    fn finish(&mut self) {
+        self.stopped = true;
+        let shared = &self.shared;
+        shared.admission.hang_up_all(std::net::Shutdown::Both);
+        shutdown::sync_history(shared);
+        if let Some(metrics) = self.metrics.take() {
+            shared.stopping_metrics.store(true, Ordering::SeqCst);
+            metrics.stop();
+        }
+        shared.context.helpers.stop();
         // Hung up on, every connection thread ends soon; once they all have,
         // this handle holds the last reference, so dropping it closes the
         // history and frees the data directory for the next server.
         let deadline = Instant::now() + STOP_PATIENCE;
-        while Arc::strong_count(&self.shared) > 1 && Instant::now() < deadline {
+        while Arc::strong_count(shared) > 1 && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(2));
         }
-        if let Err(err) = self.shared.context.hub.sync_history() {
-            let log = &self.shared.context.log;
-            log.event(None, format_args!("history: cannot fsync the log: {err}"));
-        }
-        self.shared.context.helpers.stop();
-        self.shared.context.log.event(None, format_args!("stopped"));
+        shared.context.log.event(None, format_args!("stopped"));
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.shutdown();
+        self.stop_now();
     }
 }
 
-/// Binds a listener with a long accept queue.
-fn bind(addr: SocketAddr, front: Front) -> Result<TcpListener, StartError> {
-    let listener =
-        TcpListener::bind(addr).map_err(|err| StartError::Listen { addr, front, err })?;
+/// Binds a listener with a long accept queue; `what` names it in the error.
+fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, StartError> {
+    let listener = TcpListener::bind(addr).map_err(|err| StartError::Listen { addr, what, err })?;
     // Best effort: with std's backlog of 128 the kernel still works, only a
     // burst of connections waits longer.
     let _ = sys::raise_listen_backlog(&listener);
     Ok(listener)
+}
+
+fn local_addr(
+    listener: &TcpListener,
+    addr: SocketAddr,
+    what: &'static str,
+) -> Result<SocketAddr, StartError> {
+    listener
+        .local_addr()
+        .map_err(|err| StartError::Listen { addr, what, err })
 }
 
 /// The history, on disk in `config.data_dir` or in memory only, and what
@@ -276,6 +372,9 @@ fn open_accounts(config: &Config) -> Result<(AccountLog, Accounts, Option<String
     Ok((account_log, accounts, Some(recovered.to_string())))
 }
 
+/// How long stopping waits for connection threads to end.
+const STOP_PATIENCE: Duration = Duration::from_secs(10);
+
 /// An address to connect to for reaching a listener bound to `addr` (a
 /// wildcard address is reached through loopback).
 fn reachable(addr: SocketAddr) -> SocketAddr {
@@ -285,67 +384,4 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
         ip => ip,
     };
     SocketAddr::new(ip, addr.port())
-}
-
-/// How long stopping waits for connection threads to end.
-const STOP_PATIENCE: Duration = Duration::from_secs(10);
-
-/// Longest pause after failed accepts (e.g. out of file descriptors).
-const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
-
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, front: Front) {
-    let mut backoff = Duration::from_millis(10);
-    while !shared.stopping.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, peer)) => {
-                backoff = Duration::from_millis(10);
-                if shared.stopping.load(Ordering::SeqCst) {
-                    break;
-                }
-                start_connection(stream, peer, shared, front);
-            }
-            Err(err) => {
-                shared.context.log.event(
-                    None,
-                    format_args!("accept failed: {err}; pausing {} ms", backoff.as_millis()),
-                );
-                thread::sleep(backoff);
-                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
-            }
-        }
-    }
-}
-
-fn start_connection(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>, front: Front) {
-    // Lines are small and latency matters more than packet count; the writer
-    // already batches everything queued into one write.
-    let _ = stream.set_nodelay(true);
-    let stream = Arc::new(stream);
-    let log = &shared.context.log;
-    let slot = match shared.admission.admit(&stream, peer.ip()) {
-        Ok(slot) => slot,
-        Err(refusal) => {
-            log.event(Some(peer), format_args!("refused: {}", refusal.as_str()));
-            front.refuse(&stream, refusal.as_str());
-            return;
-        }
-    };
-    log.event(Some(peer), format_args!("connect"));
-    let spawned = {
-        let for_thread = Arc::clone(shared);
-        let stream = Arc::clone(&stream);
-        shared.context.threads.spawn("chat-conn", move || {
-            front.serve(stream, peer, &for_thread.context);
-            drop(slot);
-        })
-    };
-    if let Err(err) = spawned {
-        // The closure (and with it the slot) was dropped: the slot is free again.
-        log.event(
-            Some(peer),
-            format_args!("refused: cannot start a thread: {err}"),
-        );
-        front.refuse(&stream, Refusal::ServerFull.as_str());
-        thread::sleep(Duration::from_millis(10));
-    }
 }

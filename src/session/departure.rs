@@ -10,7 +10,11 @@ pub enum Departure {
     Quit,
     Closed,
     IdleTimeout,
+    /// Not logged in within `--login-timeout`.
+    LoginTimeout,
     Flooding,
+    /// The server is stopping (SIGTERM, SIGINT).
+    ServerShutdown,
     TooSlow,
     /// `AUTH` on another connection took the name over.
     TakenOver,
@@ -27,6 +31,7 @@ impl Departure {
             Farewell::TooSlow => Some(Departure::TooSlow),
             Farewell::TakenOver => Some(Departure::TakenOver),
             Farewell::Violation(status) => Some(Departure::WebSocketViolation(status)),
+            Farewell::Shutdown => Some(Departure::ServerShutdown),
             Farewell::Bye(_) | Farewell::Silent => None,
         }
     }
@@ -35,7 +40,9 @@ impl Departure {
         match self {
             Departure::Quit => Farewell::Bye(None),
             Departure::IdleTimeout => Farewell::Bye(Some("idle-timeout")),
+            Departure::LoginTimeout => Farewell::Bye(Some("login-timeout")),
             Departure::Flooding => Farewell::Bye(Some("flooding")),
+            Departure::ServerShutdown => Farewell::Shutdown,
             Departure::TooSlow => Farewell::TooSlow,
             Departure::TakenOver => Farewell::TakenOver,
             Departure::WebSocketViolation(status) => Farewell::Violation(status),
@@ -43,18 +50,30 @@ impl Departure {
         }
     }
 
+    /// The cause in the log line (`left alice: idle-timeout`).
     pub(super) fn describe(self) -> String {
         match self {
-            Departure::Quit => "quit".into(),
-            Departure::Closed => "closed".into(),
-            Departure::IdleTimeout => "idle-timeout".into(),
-            Departure::Flooding => "flooding".into(),
-            Departure::TooSlow => "too-slow".into(),
-            Departure::TakenOver => "logged-in-elsewhere".into(),
             Departure::WebSocketViolation(status) => {
                 format!("websocket protocol violation (close {status})")
             }
             Departure::Failed(kind) => format!("error: {kind}"),
+            other => other.reason().into(),
+        }
+    }
+
+    /// The cause as one word, for the log and the metrics' `reason` label.
+    pub(super) fn reason(self) -> &'static str {
+        match self {
+            Departure::Quit => "quit",
+            Departure::Closed => "closed",
+            Departure::IdleTimeout => "idle-timeout",
+            Departure::LoginTimeout => "login-timeout",
+            Departure::Flooding => "flooding",
+            Departure::ServerShutdown => "server-shutdown",
+            Departure::TooSlow => "too-slow",
+            Departure::TakenOver => "logged-in-elsewhere",
+            Departure::WebSocketViolation(_) => "websocket-violation",
+            Departure::Failed(_) => "error",
         }
     }
 }

@@ -1,13 +1,18 @@
-//! Flood control: an optional per-client limit on lines per second.
+//! Flood control: a per-client limit on lines per second.
 //!
-//! Off by default, so bots, tests and benchmarks are never throttled; operators
-//! of public servers turn it on with `--max-rate`. A client gets a token bucket
-//! of `burst` lines refilled at `per_sec`; a line with no token left is refused
-//! (`ERR rate-limited`). Refusals draw on a second bucket of the same size and
-//! rate, so a client that keeps sending at well over twice the limit empties it
-//! and is disconnected (`BYE flooding`), while a short burst is only refused.
+//! On by default for clients on other hosts ([`RateLimit::DEFAULT`]); loopback
+//! peers (local bots, tests, benchmarks) are exempt unless `--max-rate` is
+//! given. A client gets a token bucket of `burst` lines refilled at
+//! `per_sec`; a line with no token left is refused (`ERR rate-limited`).
+//! Refusals draw on a second bucket of the same size and rate, so a client
+//! that keeps sending at well over twice the limit empties it and is
+//! disconnected (`BYE flooding`), while a short burst is only refused. What
+//! the client makes the server answer without a line (a WebSocket ping, a
+//! telnet option request) counts like a line.
 
 use std::time::Instant;
+
+use crate::support::bucket::TokenBucket;
 
 /// The limit an operator configures.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,6 +21,19 @@ pub struct RateLimit {
     pub per_sec: f64,
     /// Lines allowed at once after a quiet spell.
     pub burst: u32,
+}
+
+impl RateLimit {
+    /// The default for clients on other hosts: 10 lines a second, 20 at
+    /// once. People type a line every few seconds and paste a few at once;
+    /// a bot answering commands stays well within it. A flooder of 4 KiB
+    /// lines gets 40 KiB/s at most to everybody, which a reader of a few
+    /// hundred KiB/s takes from several flooders at once without falling
+    /// behind.
+    pub const DEFAULT: RateLimit = RateLimit {
+        per_sec: 10.0,
+        burst: 20,
+    };
 }
 
 /// What the limiter says about one line.
@@ -36,8 +54,8 @@ pub struct FloodGuard {
 impl FloodGuard {
     pub fn new(limit: RateLimit, now: Instant) -> FloodGuard {
         FloodGuard {
-            allowance: TokenBucket::new(limit, now),
-            patience: TokenBucket::new(limit, now),
+            allowance: TokenBucket::new(limit.burst, limit.per_sec, now),
+            patience: TokenBucket::new(limit.burst, limit.per_sec, now),
         }
     }
 
@@ -49,38 +67,6 @@ impl FloodGuard {
             Verdict::Refuse
         } else {
             Verdict::Disconnect
-        }
-    }
-}
-
-#[derive(Debug)]
-struct TokenBucket {
-    tokens: f64,
-    capacity: f64,
-    per_sec: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn new(limit: RateLimit, now: Instant) -> TokenBucket {
-        let capacity = f64::from(limit.burst.max(1));
-        TokenBucket {
-            tokens: capacity,
-            capacity,
-            per_sec: limit.per_sec.max(0.0),
-            last: now,
-        }
-    }
-
-    fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
         }
     }
 }

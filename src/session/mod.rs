@@ -22,11 +22,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::delivery::{Claims, Codec, Gate, Helpers, Outbox};
+use crate::delivery::{Claims, Codec, Gate, Helpers, Outbox, OutputBudget};
 use crate::hub::{Hub, Me};
-use crate::protocol::{self, ErrorCode, ServerLine, Username};
+use crate::protocol::{self, Command, ErrorCode, ServerLine, Username};
 use crate::support::deadline::is_timeout;
 use crate::support::log::Log;
+use crate::support::metrics::METRICS;
+use crate::support::netaddr;
 use crate::support::threads::ThreadBudget;
 use departure::Departure;
 use flood::{FloodGuard, Verdict};
@@ -50,6 +52,9 @@ pub struct Context {
     pub gate: Option<Arc<dyn Gate>>,
     /// Password attempts and writes, per name and address, for everybody.
     pub throttle: Throttle,
+    /// What all outboxes together may hold (`--max-output`), and the list
+    /// of them all.
+    pub budget: Arc<OutputBudget>,
 }
 
 /// The per-client limits, as configured.
@@ -63,23 +68,34 @@ pub struct Limits {
     pub max_backlog: usize,
     /// How long one write may make no progress before the client is dropped.
     pub write_stall_limit: Duration,
+    /// No login this long after connecting and the client is dropped.
+    pub login_timeout: Duration,
     /// Per-client flood limit; `None` means unlimited.
     pub max_rate: Option<RateLimit>,
     /// PBKDF2 rounds of each new password record.
     pub pbkdf2_iterations: u32,
+    /// Whether the flood limit applies to loopback peers too.
+    pub rate_loopback: bool,
 }
 
 impl Context {
     /// A fresh outbox for a connection, framed by its front's `codec`.
     pub fn outbox(&self, stream: &Arc<TcpStream>, codec: Box<dyn Codec>) -> Arc<Outbox> {
-        Arc::new(Outbox::new(
+        let outbox = Arc::new(Outbox::new(
             Arc::clone(stream),
             codec,
             self.limits.max_backlog,
             self.limits.write_stall_limit,
             Arc::clone(&self.threads),
             self.gate.clone(),
-        ))
+            Arc::clone(&self.budget),
+        ));
+        // Made as the server stops: it says goodbye at once (the claims
+        // write it out as they are dropped).
+        if let Some(farewell) = self.budget.register(&outbox) {
+            self.claims().close(&outbox, farewell);
+        }
+        outbox
     }
 
     /// The claims list for one connection thread.
@@ -95,11 +111,12 @@ pub enum Event<'a> {
     Line(&'a [u8]),
     /// A line over the limit; the front skips the rest of it.
     TooLong,
-    /// Transport bytes to send back as they are (a telnet refusal); not
-    /// activity.
+    /// Transport bytes to send back as they are (one telnet refusal); not
+    /// activity, but it counts against the flood limit like a line.
     Reply(Vec<u8>),
     /// The peer showed it is there without a line (a WebSocket ping or pong);
-    /// the bytes (a pong, maybe none) go back as they are.
+    /// the bytes (a pong, maybe none) go back as they are. Counts against the
+    /// flood limit like a line.
     Alive(Vec<u8>),
     /// The peer closed its side.
     Closed,
@@ -115,6 +132,9 @@ pub trait Inbound {
     fn next_event(&mut self, before_wait: &mut dyn FnMut()) -> io::Result<Event<'_>>;
     /// The client showed activity: it has another full idle timeout.
     fn reset_idle(&mut self);
+    /// Sets (or lifts) a deadline that activity does not move (see
+    /// [`IdleDeadline::cap`](crate::support::deadline::IdleDeadline::cap)).
+    fn cap_deadline(&mut self, at: Option<Instant>);
 }
 
 /// Runs a connection to its end: reads and dispatches its client's lines,
@@ -144,14 +164,19 @@ struct Session<'a> {
     /// (`AUTH`, or its own `REGISTER`).
     holds_registered: bool,
     flood: Option<FloodGuard>,
+    /// When a client not logged in by then is dropped; `None` once it has.
+    login_deadline: Option<Instant>,
 }
 
 impl<'a> Session<'a> {
     fn new(context: &'a Context, peer: SocketAddr, outbox: Arc<Outbox>) -> Session<'a> {
-        let flood = context
-            .limits
+        let limits = &context.limits;
+        let now = Instant::now();
+        // Local bots and tools are not throttled unless the operator says so.
+        let flood = limits
             .max_rate
-            .map(|limit| FloodGuard::new(limit, Instant::now()));
+            .filter(|_| limits.rate_loopback || !netaddr::is_loopback(peer.ip()))
+            .map(|limit| FloodGuard::new(limit, now));
         Session {
             context,
             peer,
@@ -160,6 +185,7 @@ impl<'a> Session<'a> {
             name: None,
             holds_registered: false,
             flood,
+            login_deadline: Some(now + limits.login_timeout),
         }
     }
 
@@ -169,6 +195,7 @@ impl<'a> Session<'a> {
     /// broadcasts it made) it writes out just before its reader waits for the
     /// client: a burst of lines from one read costs one `send` per recipient.
     fn run(&mut self, input: &mut impl Inbound) -> Departure {
+        input.cap_deadline(self.login_deadline);
         loop {
             let event = input.next_event(&mut || self.claims.flush());
             // Dropped meanwhile (too slow, or its socket failed): the user has
@@ -182,26 +209,50 @@ impl<'a> Session<'a> {
             let flow = match event {
                 Ok(Event::Line(bytes)) => self.handle_line(bytes),
                 Ok(Event::TooLong) => self.refuse_line(ErrorCode::LineTooLong),
-                // Transport bytes to send back; not a line, so not activity.
-                Ok(Event::Reply(bytes)) => {
-                    self.claims.push_raw(&self.outbox, &bytes);
-                    continue;
-                }
-                Ok(Event::Alive(bytes)) => {
-                    if !bytes.is_empty() {
+                // Transport bytes to send back; not a line, so not activity,
+                // but answering costs like a line does.
+                Ok(Event::Reply(bytes)) => match self.admit_answer() {
+                    Ok(()) => {
                         self.claims.push_raw(&self.outbox, &bytes);
+                        continue;
                     }
-                    Flow::Continue
-                }
+                    Err(Flow::Continue) => continue,
+                    Err(flow) => flow,
+                },
+                Ok(Event::Alive(bytes)) => match self.admit_answer() {
+                    Ok(()) => {
+                        if !bytes.is_empty() {
+                            self.claims.push_raw(&self.outbox, &bytes);
+                        }
+                        Flow::Continue
+                    }
+                    Err(flow) => flow,
+                },
                 Ok(Event::Closed) => Flow::End(Departure::Closed),
                 Ok(Event::Violation(status)) => Flow::End(Departure::WebSocketViolation(status)),
-                Err(err) if is_timeout(&err) => Flow::End(Departure::IdleTimeout),
+                Err(err) if is_timeout(&err) => Flow::End(self.timed_out()),
                 Err(err) => Flow::End(Departure::Failed(err.kind())),
             };
             match flow {
-                Flow::Continue => input.reset_idle(),
+                Flow::Continue => {
+                    if self.name.is_some() && self.login_deadline.take().is_some() {
+                        input.cap_deadline(None);
+                    }
+                    input.reset_idle();
+                }
                 Flow::End(departure) => return departure,
             }
+        }
+    }
+
+    /// Which deadline passed: the login deadline (for a client not logged
+    /// in by then), or the idle timeout.
+    fn timed_out(&self) -> Departure {
+        match self.login_deadline {
+            Some(deadline) if self.name.is_none() && Instant::now() >= deadline => {
+                Departure::LoginTimeout
+            }
+            _ => Departure::IdleTimeout,
         }
     }
 
@@ -215,17 +266,33 @@ impl<'a> Session<'a> {
         let _ = self.claims.push(&self.outbox, lines);
     }
 
+    /// What the flood limit says about one more thing to handle.
+    fn flood_verdict(&mut self) -> Verdict {
+        match self.flood.as_mut() {
+            Some(flood) => flood.check(Instant::now()),
+            None => Verdict::Allow,
+        }
+    }
+
     /// Applies the flood limit to one incoming line.
     fn admit_line(&mut self) -> Result<(), Flow> {
-        let Some(flood) = self.flood.as_mut() else {
-            return Ok(());
-        };
-        match flood.check(Instant::now()) {
+        match self.flood_verdict() {
             Verdict::Allow => Ok(()),
             Verdict::Refuse => {
                 self.reply(ServerLine::Err(ErrorCode::RateLimited));
                 Err(Flow::Continue)
             }
+            Verdict::Disconnect => Err(Flow::End(Departure::Flooding)),
+        }
+    }
+
+    /// Applies the flood limit to something answered without a line (a
+    /// WebSocket ping, a telnet option request): a refused one goes
+    /// unanswered, so a ping flood costs like a line flood and ends the same.
+    fn admit_answer(&mut self) -> Result<(), Flow> {
+        match self.flood_verdict() {
+            Verdict::Allow => Ok(()),
+            Verdict::Refuse => Err(Flow::Continue),
             Verdict::Disconnect => Err(Flow::End(Departure::Flooding)),
         }
     }
@@ -251,8 +318,14 @@ impl<'a> Session<'a> {
             self.reply(ServerLine::Err(ErrorCode::NotLoggedIn));
             return Flow::Continue;
         }
+        let message = matches!(command, Command::Msg(..) | Command::Dm(..));
         match self.dispatch(command) {
-            Ok(flow) => flow,
+            Ok(flow) => {
+                if message {
+                    METRICS.messages.inc();
+                }
+                flow
+            }
             Err(code) => {
                 self.reply(ServerLine::Err(code));
                 Flow::Continue
@@ -293,6 +366,7 @@ impl<'a> Session<'a> {
         }
         self.claims.close(&self.outbox, departure.farewell());
         self.claims.flush();
+        METRICS.departures.inc(departure.reason());
         let who = self
             .name
             .as_ref()

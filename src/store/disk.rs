@@ -16,6 +16,7 @@
 
 use super::payload::{self, Parsed};
 use super::ring::Run;
+use crate::support::metrics::METRICS;
 use crate::support::sync::{self, lock};
 use crate::support::time::{now_ms, rfc3339};
 use std::fmt;
@@ -243,6 +244,7 @@ impl Shared {
         state.write(rec)?;
         self.log_len.store(state.len, Ordering::Release);
         self.appended.fetch_add(1, Ordering::Release);
+        METRICS.history_appends.inc();
         Ok(())
     }
 
@@ -545,7 +547,10 @@ impl Syncer {
         let result = if fail {
             Err(io::Error::other("injected fsync failure"))
         } else {
-            file.sync_data()
+            let start = Instant::now();
+            let synced = file.sync_data();
+            METRICS.history_fsync.observe(start.elapsed());
+            synced
         };
         self.s.finish_sync(count, result);
     }

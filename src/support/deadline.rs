@@ -1,4 +1,5 @@
-//! A socket reader with a deadline for a whole line, not for each `read`.
+//! A socket reader with a deadline for a whole line, not for each `read`,
+//! and optionally a fixed deadline that no line moves (the login deadline).
 
 use std::io::{self, Read};
 use std::net::TcpStream;
@@ -12,10 +13,14 @@ use std::time::{Duration, Instant};
 /// is re-armed to the time left whenever it would overshoot the deadline by
 /// more than a little slack. A busy connection (lines arriving within the
 /// slack) therefore costs no extra system calls.
+///
+/// A cap ([`IdleDeadline::cap`]) is a deadline that activity does not move:
+/// reads time out at the cap even if lines keep coming.
 pub struct IdleDeadline {
     stream: Arc<TcpStream>,
     timeout: Duration,
     deadline: Instant,
+    cap: Option<Instant>,
     /// The read timeout currently set on the socket.
     armed: Duration,
 }
@@ -27,13 +32,25 @@ impl IdleDeadline {
             stream,
             timeout,
             deadline: Instant::now() + timeout,
+            cap: None,
             armed: timeout,
         }
     }
 
-    /// A line arrived: the client has another full timeout.
+    /// A line arrived: the client has another full timeout (up to the cap).
     pub fn reset(&mut self) {
-        self.deadline = Instant::now() + self.timeout;
+        let idle = Instant::now() + self.timeout;
+        self.deadline = self.cap.map_or(idle, |cap| cap.min(idle));
+    }
+
+    /// Sets (or with `None`, lifts) a deadline that no activity moves; it
+    /// takes effect at the next [`IdleDeadline::reset`] or sooner if it is
+    /// earlier than the idle deadline.
+    pub fn cap(&mut self, cap: Option<Instant>) {
+        self.cap = cap;
+        if let Some(cap) = cap {
+            self.deadline = self.deadline.min(cap);
+        }
     }
 
     fn slack(&self) -> Duration {

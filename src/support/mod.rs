@@ -4,11 +4,14 @@
 //! handshake, and the socket helpers below.
 
 pub mod base64;
+pub mod bucket;
 pub mod cli;
 pub mod crypto;
 pub mod deadline;
 pub mod json;
 pub mod log;
+pub mod metrics;
+pub mod netaddr;
 pub mod procfs;
 pub mod rng;
 pub mod sha1;

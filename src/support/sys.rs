@@ -9,6 +9,12 @@
 //! - [`raise_listen_backlog`]: `std` listens with a backlog of 128, which a burst
 //!   of logins overflows; the kernel then drops connection attempts and clients
 //!   wait a second or more for their SYN to be resent.
+//! - [`cap_send_buffer`]: `SO_SNDBUF`, so that a client that stops reading
+//!   cannot make the kernel hold megabytes for it (autotuning grows a send
+//!   buffer up to `tcp_wmem`'s maximum, 4 MiB by default).
+//! - [`TerminationSignals`]: SIGTERM and SIGINT as something a thread can wait
+//!   for, through a pipe the signal handler writes one byte to (the one thing
+//!   a handler can safely do), for a graceful stop.
 //! - `Poller` (Linux): `epoll(7)`, which sockets of thousands have something to
 //!   read, for `chat-bench`'s readers; `poll(2)` over that many spends its time
 //!   registering and unregistering wait queues.
@@ -86,17 +92,167 @@ pub fn raise_listen_backlog(_listener: &TcpListener) -> io::Result<()> {
     Ok(())
 }
 
+/// Sets the socket's send buffer to `bytes` (`SO_SNDBUF`; Linux doubles the
+/// value for its own bookkeeping and stops autotuning the buffer).
+#[cfg(target_os = "linux")]
+pub fn cap_send_buffer(stream: &TcpStream, bytes: usize) -> io::Result<()> {
+    use std::ffi::c_int;
+    use std::os::fd::AsRawFd;
+    let value = c_int::try_from(bytes).unwrap_or(c_int::MAX);
+    // SAFETY: the option value points at a live c_int whose size is passed,
+    // and the descriptor belongs to `stream`.
+    let set = unsafe {
+        linux::setsockopt(
+            stream.as_raw_fd(),
+            linux::SOL_SOCKET,
+            linux::SO_SNDBUF,
+            (&value as *const c_int).cast(),
+            std::mem::size_of::<c_int>() as u32,
+        )
+    };
+    if set < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn cap_send_buffer(_stream: &TcpStream, _bytes: usize) -> io::Result<()> {
+    Ok(())
+}
+
 #[cfg(target_os = "linux")]
 mod linux {
     use std::ffi::{c_int, c_void};
 
     pub const MSG_DONTWAIT: c_int = 0x40;
     pub const MSG_NOSIGNAL: c_int = 0x4000;
+    pub const SOL_SOCKET: c_int = 1;
+    pub const SO_SNDBUF: c_int = 7;
 
     extern "C" {
         pub fn send(fd: c_int, buf: *const c_void, len: usize, flags: c_int) -> isize;
         pub fn listen(fd: c_int, backlog: c_int) -> c_int;
         pub fn prctl(option: c_int, ...) -> c_int;
+        pub fn setsockopt(
+            fd: c_int,
+            level: c_int,
+            name: c_int,
+            value: *const c_void,
+            len: u32,
+        ) -> c_int;
+        pub fn signal(signal: c_int, handler: usize) -> usize;
+        pub fn write(fd: c_int, buf: *const c_void, len: usize) -> isize;
+        pub fn __errno_location() -> *mut c_int;
+    }
+}
+
+#[cfg(target_os = "linux")]
+pub use signals::TerminationSignals;
+
+/// SIGTERM and SIGINT through a self-pipe.
+#[cfg(target_os = "linux")]
+mod signals {
+    use std::ffi::c_int;
+    use std::io::{self, Read};
+    use std::os::fd::IntoRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::sync::atomic::{AtomicI32, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::linux;
+
+    const SIGINT: c_int = 2;
+    const SIGTERM: c_int = 15;
+    const SIG_ERR: usize = usize::MAX;
+
+    /// The pipe's write end, for the handler; -1 until installed.
+    static PIPE: AtomicI32 = AtomicI32::new(-1);
+
+    /// Runs in whatever thread the signal interrupts: it only writes the
+    /// signal's number to the pipe (`write` is async-signal-safe), and
+    /// keeps the interrupted code's `errno`.
+    extern "C" fn on_signal(signal: c_int) {
+        let fd = PIPE.load(Ordering::Relaxed);
+        if fd < 0 {
+            return;
+        }
+        let byte = signal as u8;
+        // SAFETY: errno is thread-local and its location valid for the
+        // thread's life; `byte` is a live byte for the write, and a full
+        // pipe makes the non-blocking write fail, never wait.
+        unsafe {
+            let errno = linux::__errno_location();
+            let saved = *errno;
+            let _ = linux::write(fd, (&byte as *const u8).cast(), 1);
+            *errno = saved;
+        }
+    }
+
+    /// SIGTERM and SIGINT, received as bytes on a pipe instead of ending the
+    /// process. Installed once per process.
+    pub struct TerminationSignals {
+        pipe: UnixStream,
+    }
+
+    impl TerminationSignals {
+        pub fn install() -> io::Result<TerminationSignals> {
+            let (pipe, write_end) = UnixStream::pair()?;
+            write_end.set_nonblocking(true)?;
+            // Never closed: the handler may write to it at any moment, and
+            // a closed descriptor's number could be somebody else's.
+            let fd = write_end.into_raw_fd();
+            if PIPE
+                .compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "the signal handlers are installed already",
+                ));
+            }
+            for signal in [SIGINT, SIGTERM] {
+                let handler = on_signal as extern "C" fn(c_int) as usize;
+                // SAFETY: `on_signal` is an `extern "C" fn(c_int)` that only
+                // does async-signal-safe things; glibc's `signal` keeps it
+                // installed and restarts interrupted calls where it can.
+                if unsafe { linux::signal(signal, handler) } == SIG_ERR {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(TerminationSignals { pipe })
+        }
+
+        /// Waits for the next signal, for at most `timeout` (`None`: for as
+        /// long as it takes), and returns its name.
+        pub fn wait(&self, timeout: Option<Duration>) -> Option<&'static str> {
+            let deadline = timeout.map(|timeout| Instant::now() + timeout);
+            loop {
+                let left = match deadline {
+                    Some(deadline) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            return None;
+                        }
+                        Some(left)
+                    }
+                    None => None,
+                };
+                self.pipe.set_read_timeout(left).ok()?;
+                let mut byte = [0];
+                match (&self.pipe).read(&mut byte) {
+                    Ok(1) => {
+                        return Some(match c_int::from(byte[0]) {
+                            SIGINT => "SIGINT",
+                            _ => "SIGTERM",
+                        })
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    _ => return None,
+                }
+            }
+        }
     }
 }
 

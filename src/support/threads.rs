@@ -98,6 +98,13 @@ impl ThreadBudget {
         running.sessions + running.reserved
     }
 
+    /// How many session threads, and how many writer and helper threads,
+    /// are running now.
+    pub fn running_by_kind(&self) -> (usize, usize) {
+        let running = sync::lock(&self.running);
+        (running.sessions, running.reserved)
+    }
+
     /// Starts a named session thread with a small stack, if its share of the
     /// budget and the system allow; the thread gives its place back when it
     /// ends.

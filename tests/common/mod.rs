@@ -5,6 +5,8 @@
 //! clear message instead of hanging, even on a busy 2-core machine.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod ws;
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -202,6 +204,34 @@ impl Client {
             "unexpected data before close: {:?}",
             String::from_utf8_lossy(&rest)
         );
+    }
+}
+
+/// The PROXY protocol v1 header a proxy sends for `client` connecting to
+/// `server`.
+pub fn proxy_v1(client: SocketAddr, server: SocketAddr) -> String {
+    let family = if client.is_ipv4() { "TCP4" } else { "TCP6" };
+    let server_ip = match (client.is_ipv4(), server.ip()) {
+        (true, std::net::IpAddr::V4(ip)) => ip.to_string(),
+        (true, _) => "127.0.0.1".into(),
+        (false, std::net::IpAddr::V6(ip)) => ip.to_string(),
+        (false, _) => "::1".into(),
+    };
+    format!(
+        "PROXY {family} {} {server_ip} {} {}\r\n",
+        client.ip(),
+        client.port(),
+        server.port()
+    )
+}
+
+impl Client {
+    /// Connects to a listener that requires a PROXY header, as a trusted
+    /// proxy on loopback would, relaying `client`.
+    pub fn connect_as(addr: SocketAddr, client: &str) -> Client {
+        let mut connection = Client::connect(addr);
+        connection.send_raw(proxy_v1(client.parse().unwrap(), addr).as_bytes());
+        connection
     }
 }
 

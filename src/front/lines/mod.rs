@@ -6,6 +6,7 @@ mod reader;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
+use std::time::Instant;
 
 pub use reader::{LineReader, Next};
 
@@ -57,5 +58,9 @@ impl Inbound for LineReader<IdleDeadline> {
 
     fn reset_idle(&mut self) {
         self.get_mut().reset();
+    }
+
+    fn cap_deadline(&mut self, at: Option<Instant>) {
+        self.get_mut().cap(at);
     }
 }

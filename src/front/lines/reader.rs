@@ -19,6 +19,9 @@ const READ_CHUNK: usize = 1024;
 /// option requests gets no more answers than that between two reads.
 const MAX_TELNET_REPLY: usize = 64;
 
+/// The length of one telnet refusal (`IAC WONT x`, `IAC DONT x`).
+const REFUSAL_LEN: usize = 3;
+
 /// What the transport has for the session next.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next<'a> {
@@ -26,7 +29,7 @@ pub enum Next<'a> {
     Line(&'a [u8]),
     /// A line over the limit; the rest of it is skipped.
     TooLong,
-    /// Bytes the transport must send back as they are (a telnet refusal).
+    /// Bytes the transport must send back as they are (one telnet refusal).
     Reply(Vec<u8>),
     /// The peer closed its side.
     Closed,
@@ -88,7 +91,10 @@ impl<R: Read> LineReader<R> {
         }
         loop {
             if !self.telnet.replies.is_empty() {
-                return Ok(Next::Reply(std::mem::take(&mut self.telnet.replies)));
+                // One refusal at a time: each is one request answered, which
+                // the session's flood limit counts.
+                let one = self.telnet.replies.len().min(REFUSAL_LEN);
+                return Ok(Next::Reply(self.telnet.replies.drain(..one).collect()));
             }
             if self.start == self.end {
                 before_wait();
@@ -211,7 +217,7 @@ impl TelnetFilter {
                         _ => None, // WONT / DONT: we are already off, nothing to say
                     };
                     if let Some(refusal) = refusal {
-                        if self.replies.len() + 3 <= MAX_TELNET_REPLY {
+                        if self.replies.len() + REFUSAL_LEN <= MAX_TELNET_REPLY {
                             self.replies.extend_from_slice(&[IAC, refusal, option]);
                         }
                     }
@@ -335,5 +341,19 @@ mod tests {
             ["reply [255, 254, 1]", "line ab"]
         );
         assert_eq!(events(b"a\xff\xffb\n", vec![], 100), ["line a\u{FFFD}b"]);
+    }
+
+    #[test]
+    fn each_option_request_is_answered_on_its_own() {
+        // Each answer is one event, so a flood of requests is counted as one.
+        assert_eq!(
+            events(b"\xff\xfd\x01\xff\xfd\x03\xff\xfb\x18ok\n", vec![], 100),
+            [
+                "reply [255, 252, 1]",
+                "reply [255, 252, 3]",
+                "reply [255, 254, 24]",
+                "line ok"
+            ]
+        );
     }
 }

@@ -57,10 +57,12 @@ const PAGE_SECURITY_POLICY: &str = "default-src 'none'; script-src 'unsafe-inlin
     form-action 'none'; frame-ancestors 'none'";
 
 /// How a web connection's handshake ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handshake {
-    /// The connection is now a WebSocket: run a chat session over it.
-    WebSocket,
+    /// The connection is now a WebSocket: run a chat session over it. The
+    /// request's `X-Forwarded-For` values, if it had any, are for the
+    /// caller to believe or not.
+    WebSocket { forwarded_for: Option<String> },
     /// A plain HTTP request, answered with this status; the connection is done.
     Answered(u16),
     /// The client went away or stayed silent before sending a byte; nothing
@@ -76,7 +78,7 @@ pub fn handshake(stream: &Arc<TcpStream>, timeout: Duration) -> io::Result<Hands
     stream.set_write_timeout(Some(timeout))?;
     let mut reader = IdleDeadline::new(Arc::clone(stream), timeout);
     let outcome = respond(&mut reader, &mut &**stream)?;
-    if outcome != Handshake::WebSocket {
+    if !matches!(outcome, Handshake::WebSocket { .. }) {
         let _ = stream.shutdown(Shutdown::Write);
         let mut rest = IdleDeadline::new(Arc::clone(stream), LINGER_TIME).take(LINGER_BYTES);
         let _ = io::copy(&mut rest, &mut io::sink());
@@ -100,20 +102,24 @@ pub fn refusal(reason: &str) -> Vec<u8> {
 /// Read timeouts (`WouldBlock`/`TimedOut`) end the request with `408`.
 pub fn respond(reader: &mut impl Read, writer: &mut impl Write) -> io::Result<Handshake> {
     let mut buf = vec![0; MAX_HEAD];
+    let mut forwarded_for = None;
     let response = match read_head(reader, &mut buf)? {
         Head::Nothing => return Ok(Handshake::Abandoned),
         Head::TimedOut => Response::error(408, "The request took too long to arrive."),
         Head::Truncated => Response::error(400, "The request ended before its head did."),
         Head::TooLarge => Response::error(431, "The request head is too large."),
         Head::Complete { len, extra } => match parse_request(&buf[..len]) {
-            Ok(request) => route(&request, extra),
+            Ok(request) => {
+                forwarded_for = request.forwarded_for();
+                route(&request, extra)
+            }
             Err(response) => response,
         },
     };
     writer.write_all(&response.to_bytes())?;
     writer.flush()?;
     Ok(match response.status {
-        101 => Handshake::WebSocket,
+        101 => Handshake::WebSocket { forwarded_for },
         status => Handshake::Answered(status),
     })
 }
@@ -200,6 +206,12 @@ impl<'a> Request<'a> {
             (Some(value), None) => Some(value),
             _ => None,
         }
+    }
+
+    /// Every `X-Forwarded-For` value, in order, as one list.
+    fn forwarded_for(&self) -> Option<String> {
+        let values: Vec<&str> = self.values("X-Forwarded-For").collect();
+        (!values.is_empty()).then(|| values.join(", "))
     }
 
     /// Whether a comma-separated header (such as `Connection`) lists `token`.
@@ -419,7 +431,7 @@ mod tests {
     fn status_of(request: &[u8]) -> u16 {
         match exchange(request).0 {
             Handshake::Answered(status) => status,
-            Handshake::WebSocket => 101,
+            Handshake::WebSocket { .. } => 101,
             Handshake::Abandoned => 0,
         }
     }
@@ -442,7 +454,12 @@ mod tests {
     fn accepts_a_websocket_handshake() {
         let (outcome, response) =
             exchange(upgrade_request(&format!("Sec-WebSocket-Key: {KEY}\r\n")).as_bytes());
-        assert_eq!(outcome, Handshake::WebSocket);
+        assert_eq!(
+            outcome,
+            Handshake::WebSocket {
+                forwarded_for: None
+            }
+        );
         assert_eq!(
             response,
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\

@@ -2,14 +2,16 @@
 //! gets the chat page or becomes a WebSocket ([`websocket`]) carrying the line
 //! protocol, one text message per line.
 
+mod forwarded;
 mod http;
 mod websocket;
 
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::Origin;
 use crate::delivery::{Codec, Farewell};
 use crate::session::{self, Context, Event, Inbound};
 use crate::support::deadline::IdleDeadline;
@@ -33,6 +35,7 @@ impl Codec for WebSocketCodec {
         }
         let status = match farewell {
             Farewell::TooSlow => websocket::POLICY_VIOLATION,
+            Farewell::Shutdown => websocket::GOING_AWAY,
             Farewell::Violation(status) => status,
             Farewell::Bye(_) | Farewell::TakenOver | Farewell::Silent => websocket::NORMAL,
         };
@@ -41,12 +44,28 @@ impl Codec for WebSocketCodec {
 }
 
 /// Runs a web connection to its end: the page, a refusal, or a chat session.
-pub fn serve(stream: Arc<TcpStream>, peer: SocketAddr, context: &Context) {
+/// A WebSocket from a trusted proxy is the session of the client its
+/// `X-Forwarded-For` names, if the limits admit that client.
+pub fn serve(stream: Arc<TcpStream>, peer: SocketAddr, context: &Context, origin: &mut dyn Origin) {
     let timeout = context.limits.idle_timeout.min(HANDSHAKE_TIMEOUT);
     let log = &context.log;
     match http::handshake(&stream, timeout) {
-        Ok(Handshake::WebSocket) => {
+        Ok(Handshake::WebSocket { forwarded_for }) => {
             let outbox = context.outbox(&stream, Box::new(WebSocketCodec));
+            let client = forwarded_for
+                .filter(|_| origin.is_trusted_proxy(peer.ip()))
+                .and_then(|header| forwarded::client(&header, &|ip| origin.is_trusted_proxy(ip)));
+            let peer = match client {
+                Some(client) => match origin.admit_client(peer, client) {
+                    Ok(()) => client,
+                    Err(reason) => {
+                        context.claims().close(&outbox, Farewell::Bye(Some(reason)));
+                        outbox.wait_finished();
+                        return;
+                    }
+                },
+                None => peer,
+            };
             let idle = IdleDeadline::new(stream, context.limits.idle_timeout);
             let mut input = MessageReader::new(idle, context.limits.max_line);
             session::serve(context, peer, outbox, &mut input);
@@ -84,5 +103,9 @@ impl Inbound for MessageReader<IdleDeadline> {
 
     fn reset_idle(&mut self) {
         self.get_mut().reset();
+    }
+
+    fn cap_deadline(&mut self, at: Option<Instant>) {
+        self.get_mut().cap(at);
     }
 }

@@ -26,6 +26,8 @@ const HANDSHAKE_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 pub const PROTOCOL_ERROR: u16 = 1002;
 /// Close status: a normal closure.
 pub const NORMAL: u16 = 1000;
+/// Close status: the server is going away (stopping).
+pub const GOING_AWAY: u16 = 1001;
 /// Close status: the endpoint broke a policy (here: it read too slowly).
 pub const POLICY_VIOLATION: u16 = 1008;
 /// Close status: a kind of message we do not accept (binary).

@@ -398,20 +398,17 @@ impl History {
     }
 
     /// The room's highest seq so far (0 if it has none).
+    #[cfg(test)]
     pub fn last_seq(&self, room_key: &str) -> u64 {
         self.rooms.get(room_key).map_or(0, |room| room.last_seq)
     }
 
     /// Every room with history: (key, display name), in no order.
+    #[cfg(test)]
     pub fn rooms(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.rooms
             .iter()
             .map(|(key, room)| (key.as_str(), room.display.as_str()))
-    }
-
-    /// Messages kept per room.
-    pub fn keep(&self) -> usize {
-        self.keep
     }
 
     /// A handle for waiting until appended messages are durable; with
@@ -439,6 +436,7 @@ impl History {
     }
 
     /// Sets the size below which the log is never compacted (default 1 MiB).
+    #[cfg(test)]
     pub fn set_compaction_floor(&mut self, bytes: u64) {
         if let Some(disk) = &mut self.disk {
             disk.compaction_floor = bytes;

@@ -28,6 +28,10 @@
 //! Bytes are framed by the connection's front (its [`Codec`]) as they are
 //! appended, so the outbox holds exactly what goes on the wire, and knows
 //! nothing of any front's framing itself.
+//!
+//! **All together.** What an outbox holds is charged to the server-wide
+//! [`OutputBudget`] as it changes; an append that takes the total over it
+//! drops the biggest backlogs (see [`super::budget`]).
 
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
@@ -35,8 +39,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::budget::OutputBudget;
 use crate::protocol::ServerLine;
 use crate::support::deadline::is_timeout;
+use crate::support::metrics::METRICS;
 use crate::support::sync;
 use crate::support::sys;
 use crate::support::threads::ThreadBudget;
@@ -54,6 +60,11 @@ const MAX_FLUSH_ROUNDS: usize = 64;
 /// How long `wait_finished` waits for a writer to end once its socket is shut.
 const GIVE_UP_WAIT: Duration = Duration::from_secs(1);
 
+/// The output budget is charged in these units (see [`Outbox::settle`]), so
+/// it bounds all backlogs together to `--max-output` plus less than this
+/// much per client.
+pub const CHARGE_UNIT: usize = 4096;
+
 /// After a flush the outbox keeps its buffer only if it is this small: after a
 /// burst it gives the memory back, so ten thousand idle connections stay small.
 const KEEP_BUFFER_BYTES: usize = 1024;
@@ -68,6 +79,9 @@ pub enum Farewell {
     TooSlow,
     /// `BYE logged-in-elsewhere`: `AUTH` on another connection took the name.
     TakenOver,
+    /// `BYE server-shutdown`: the server is stopping (a WebSocket closes
+    /// with 1001, going away).
+    Shutdown,
     /// No last line: the peer is gone, or the session ended without words.
     Silent,
     /// No last line: the client broke its front's framing rules; the code is
@@ -82,6 +96,7 @@ impl Farewell {
             Farewell::Bye(reason) => Some(ServerLine::Bye(reason)),
             Farewell::TooSlow => Some(ServerLine::Bye(Some("too-slow"))),
             Farewell::TakenOver => Some(ServerLine::Bye(Some("logged-in-elsewhere"))),
+            Farewell::Shutdown => Some(ServerLine::Bye(Some("server-shutdown"))),
             Farewell::Silent | Farewell::Violation(_) => None,
         }
     }
@@ -119,7 +134,7 @@ impl Claim {
     /// a [`Claims`](super::Claims).
     pub fn flush(self) {
         if let Some(outbox) = self.0 {
-            outbox.flush();
+            let _ = outbox.flush();
         }
     }
 }
@@ -154,6 +169,9 @@ struct State {
     in_flight: usize,
     /// The farewell is written (or the peer is gone) and the socket shut down.
     finished: bool,
+    /// What is charged to the output budget: `backlog` and `in_flight`, as
+    /// of the last [`Outbox::settle`].
+    charged: usize,
 }
 
 /// The bounded outbound backlog of one connection. Shared (`Arc`) between its
@@ -170,12 +188,16 @@ pub struct Outbox {
     stream: Arc<TcpStream>,
     threads: Arc<ThreadBudget>,
     gate: Option<Arc<dyn Gate>>,
+    budget: Arc<OutputBudget>,
+    /// This outbox's number in the budget's list.
+    id: u64,
 }
 
 impl Outbox {
     /// An outbox holding at most `limit` bytes for `stream`, starting its writer
     /// threads (when the socket is full) within `threads`; a write that makes
-    /// no progress for `stall_limit` drops the client.
+    /// no progress for `stall_limit` drops the client. What it holds counts
+    /// against `budget`, which the caller lists it in.
     pub fn new(
         stream: Arc<TcpStream>,
         codec: Box<dyn Codec>,
@@ -183,6 +205,7 @@ impl Outbox {
         stall_limit: Duration,
         threads: Arc<ThreadBudget>,
         gate: Option<Arc<dyn Gate>>,
+        budget: Arc<OutputBudget>,
     ) -> Outbox {
         // Applies to the writer thread's blocking writes only: the others never wait.
         let _ = stream.set_write_timeout(Some(stall_limit));
@@ -194,6 +217,7 @@ impl Outbox {
                 farewell: None,
                 in_flight: 0,
                 finished: false,
+                charged: 0,
             }),
             closing: AtomicBool::new(false),
             finished: Condvar::new(),
@@ -203,7 +227,14 @@ impl Outbox {
             stream,
             threads,
             gate,
+            id: budget.next_id(),
+            budget,
         }
+    }
+
+    /// This outbox's number in the budget's list.
+    pub(super) fn id(&self) -> u64 {
+        self.id
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -240,13 +271,64 @@ impl Outbox {
             let keep = state.unsent_rest;
             state.backlog.truncate(keep);
             self.add_farewell(&mut state, Farewell::TooSlow);
+            self.settle(&mut state);
             let claim = self.claim(&mut state);
             drop(state);
             self.stop_reading();
             return (claim, Err(Overflow));
         }
         encode(&mut state.backlog);
-        (self.claim(&mut state), Ok(()))
+        let over_budget = self.settle(&mut state);
+        let claim = self.claim(&mut state);
+        drop(state);
+        if over_budget {
+            self.budget.shed();
+        }
+        (claim, Ok(()))
+    }
+
+    /// Charges the budget with what changed since the last settle; says
+    /// whether the total is now over it. What an outbox holds is charged in
+    /// whole [`CHARGE_UNIT`]s, rounded down: a client that keeps up holds
+    /// less than one and never touches the shared counter.
+    fn settle(&self, state: &mut State) -> bool {
+        let held = (state.backlog.len() + state.in_flight) / CHARGE_UNIT * CHARGE_UNIT;
+        let charged = std::mem::replace(&mut state.charged, held);
+        self.budget
+            .charge(held.saturating_sub(charged), charged.saturating_sub(held))
+    }
+
+    /// What dropping this client would free: its backlog, queued and being
+    /// written; nothing if it is ending already.
+    pub(super) fn droppable(&self) -> usize {
+        let state = self.lock();
+        match state.farewell {
+            Some(_) => 0,
+            None => state.backlog.len() + state.in_flight,
+        }
+    }
+
+    /// Drops the client to bring the output budget back within bounds: its
+    /// backlog is discarded and its socket shut at once (a blocked write
+    /// ends), so the session leaves as if it were too slow, which it is.
+    pub(super) fn shed(&self) {
+        let mut state = self.lock();
+        if state.farewell.is_some() {
+            return;
+        }
+        state.backlog = Vec::new();
+        state.unsent_rest = 0;
+        // The writer's bytes are freed as its write fails, a moment from now.
+        state.in_flight = 0;
+        self.set_farewell(&mut state, Farewell::TooSlow);
+        self.settle(&mut state);
+        METRICS.output_shed.inc();
+        if state.writing == Writing::Idle {
+            self.finish(&mut state);
+        } else {
+            // Whoever writes it sees the socket fail and finishes it.
+            let _ = self.stream.shutdown(Shutdown::Both);
+        }
     }
 
     /// Ends the connection: what is queued goes out, then the farewell, then the
@@ -319,17 +401,21 @@ impl Outbox {
     /// claimed the outbox. A full socket hands the rest to a writer thread, and
     /// so does a backlog that others keep refilling: the claiming thread has
     /// its own client to get back to.
-    pub(crate) fn flush(self: &Arc<Self>) {
+    /// Returns how many bytes it sent (for the metrics, which the caller
+    /// adds up once for all it flushed).
+    pub(crate) fn flush(self: &Arc<Self>) -> usize {
         let mut state = self.lock();
+        let mut total = 0;
         for round in 1.. {
             if state.backlog.is_empty() {
-                return self.go_idle(&mut state);
+                self.go_idle(&mut state);
+                return total;
             }
             if round == MAX_FLUSH_ROUNDS + 1 {
                 state.writing = Writing::Writer;
                 drop(state);
                 if self.spawn_writer() {
-                    return;
+                    return total;
                 }
                 // No thread to hand it to: this client keeps up, so carry on
                 // here rather than drop it.
@@ -342,18 +428,29 @@ impl Outbox {
             let sent = sys::send_nonblocking(&self.stream, &out);
             state = self.lock();
             state.in_flight = 0;
+            if let Ok(n) = sent {
+                total += n;
+            }
             match sent {
-                Ok(n) if n == out.len() => recycle(&mut state, out),
-                Ok(n) => return self.start_writer(state, out, n),
+                Ok(n) if n == out.len() => self.recycle(&mut state, out),
+                Ok(n) => {
+                    self.start_writer(state, out, n);
+                    return total;
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    return self.start_writer(state, out, 0)
+                    self.start_writer(state, out, 0);
+                    return total;
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
-                    put_back(&mut state, out, 0)
+                    self.put_back(&mut state, out, 0)
                 }
-                Err(_) => return self.peer_gone(&mut state),
+                Err(_) => {
+                    self.peer_gone(&mut state);
+                    return total;
+                }
             }
         }
+        total
     }
 
     fn pass_gate(&self) {
@@ -365,7 +462,7 @@ impl Outbox {
     /// The socket is full: puts the unsent rest back in front and hands the
     /// outbox to a writer thread, or drops the client if none can start.
     fn start_writer(self: &Arc<Self>, mut state: MutexGuard<'_, State>, out: Vec<u8>, sent: usize) {
-        put_back(&mut state, out, sent);
+        self.put_back(&mut state, out, sent);
         // From here until the writer gives the outbox back, nobody else writes.
         state.writing = Writing::Writer;
         drop(state);
@@ -399,7 +496,10 @@ impl Outbox {
             state = self.lock();
             state.in_flight = 0;
             match written {
-                Ok(()) => recycle(&mut state, out),
+                Ok(()) => {
+                    METRICS.bytes_out.add(out.len() as u64);
+                    self.recycle(&mut state, out);
+                }
                 Err(err) if is_timeout(&err) => return self.drop_too_slow(&mut state),
                 Err(_) => return self.peer_gone(&mut state),
             }
@@ -409,6 +509,7 @@ impl Outbox {
     /// Nothing left to write: the outbox is free to be claimed again, and a
     /// connection whose farewell has gone out is finished.
     fn go_idle(&self, state: &mut State) {
+        self.settle(state);
         state.writing = Writing::Idle;
         if state.farewell.is_some() {
             if state.finished {
@@ -457,189 +558,34 @@ fn take_backlog(state: &mut State) -> Vec<u8> {
     out
 }
 
-/// Puts what a write left unsent back in front of the backlog.
-fn put_back(state: &mut State, mut out: Vec<u8>, sent: usize) {
-    out.drain(..sent);
-    state.unsent_rest = out.len();
-    out.extend_from_slice(&state.backlog);
-    state.backlog = out;
+impl Outbox {
+    /// Puts what a write left unsent back in front of the backlog.
+    fn put_back(&self, state: &mut State, mut out: Vec<u8>, sent: usize) {
+        out.drain(..sent);
+        state.unsent_rest = out.len();
+        out.extend_from_slice(&state.backlog);
+        state.backlog = out;
+        self.settle(state);
+    }
+
+    /// Reuses a written-out buffer as the backlog if nothing new arrived and
+    /// it is small; otherwise it is freed. What was written is no longer
+    /// charged.
+    fn recycle(&self, state: &mut State, mut out: Vec<u8>) {
+        if state.backlog.is_empty() && out.capacity() <= KEEP_BUFFER_BYTES {
+            out.clear();
+            state.backlog = out;
+        }
+        self.settle(state);
+    }
 }
 
-/// Reuses a written-out buffer as the backlog if nothing new arrived and it is
-/// small; otherwise it is freed.
-fn recycle(state: &mut State, mut out: Vec<u8>) {
-    if state.backlog.is_empty() && out.capacity() <= KEEP_BUFFER_BYTES {
-        out.clear();
-        state.backlog = out;
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        self.budget.charge(0, state.charged);
     }
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use std::io::Read;
-    use std::net::TcpListener;
-    use std::time::Instant;
-
-    /// The line protocol's framing, as the lines front has it: delivery's
-    /// tests stand below the fronts.
-    pub(crate) struct PlainLines;
-
-    impl Codec for PlainLines {
-        fn encode_lines(&self, lines: &[u8], out: &mut Vec<u8>) {
-            out.extend_from_slice(lines);
-        }
-
-        fn encode_farewell(&self, farewell: Farewell, out: &mut Vec<u8>) {
-            if let Some(line) = farewell.line() {
-                line.encode(out);
-            }
-        }
-    }
-
-    /// An outbox on one end of a loopback connection, and the other end.
-    pub(crate) fn outbox_and_peer(
-        limit: usize,
-        threads: &Arc<ThreadBudget>,
-    ) -> (Arc<Outbox>, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (peer, _) = listener.accept().unwrap();
-        peer.set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let outbox = Outbox::new(
-            Arc::new(ours),
-            Box::new(PlainLines),
-            limit,
-            WRITE_STALL_LIMIT,
-            Arc::clone(threads),
-            None,
-        );
-        (Arc::new(outbox), peer)
-    }
-
-    /// Numbered lines, 64 KiB in all, so a reader can check order and loss.
-    fn block(number: usize) -> Vec<u8> {
-        let mut lines = Vec::new();
-        let mut line = 0;
-        while lines.len() < 64 * 1024 {
-            lines
-                .extend_from_slice(format!("MSG bench {number:06} {line:06} padding\n").as_bytes());
-            line += 1;
-        }
-        lines
-    }
-
-    /// Pushes and flushes blocks while nobody reads, until `full` says the
-    /// socket has pushed back; returns what was pushed.
-    fn fill(outbox: &Arc<Outbox>, full: impl Fn() -> bool) -> Vec<u8> {
-        let mut pushed = Vec::new();
-        for number in 0..1024 {
-            if full() {
-                return pushed;
-            }
-            let lines = block(number);
-            let (claim, appended) = outbox.push(&lines);
-            appended.unwrap();
-            claim.flush();
-            pushed.extend_from_slice(&lines);
-        }
-        panic!("64 MiB went into the socket without it ever filling up");
-    }
-
-    fn wait_for(what: &str, done: impl Fn() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !done() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    #[test]
-    fn nothing_is_written_until_the_claiming_thread_flushes_and_then_all_of_it_in_order() {
-        let threads = ThreadBudget::new(0);
-        let (outbox, mut peer) = outbox_and_peer(1 << 20, &threads);
-        let (claim, pushed) = outbox.push(b"MSG a one\n");
-        pushed.unwrap();
-        let (again, pushed) = outbox.push(&ServerLine::Pong(Some("two")).to_bytes());
-        pushed.unwrap();
-        let raw = outbox.push_raw(b"MSG a three\n");
-        // The first append claimed the outbox; the others ride along.
-        assert!(claim.0.is_some() && again.0.is_none() && raw.0.is_none());
-        peer.set_nonblocking(true).unwrap();
-        let early = peer.read(&mut [0; 64]).unwrap_err();
-        assert_eq!(early.kind(), io::ErrorKind::WouldBlock);
-        peer.set_nonblocking(false).unwrap();
-        claim.flush();
-        outbox.close(Farewell::Bye(None)).flush();
-        outbox.wait_finished();
-        let mut got = String::new();
-        peer.read_to_string(&mut got).unwrap();
-        assert_eq!(got, "MSG a one\nPONG two\nMSG a three\nBYE\n");
-        // Not a single thread was needed for it.
-        assert_eq!(threads.running(), 0);
-    }
-
-    #[test]
-    fn a_full_socket_gets_a_writer_thread_that_delivers_everything_and_then_ends() {
-        let threads = ThreadBudget::new(1);
-        let (outbox, mut peer) = outbox_and_peer(64 << 20, &threads);
-        let pushed = fill(&outbox, || threads.running() == 1);
-        // Lines queued while the writer waits for room go out after the rest.
-        let (claim, appended) = outbox.push(b"MSG late line\n");
-        appended.unwrap();
-        claim.flush();
-        let mut got = vec![0; pushed.len()];
-        peer.read_exact(&mut got).unwrap();
-        assert!(got == pushed, "the bytes arrived altered or out of order");
-        let mut late = [0; 14];
-        peer.read_exact(&mut late).unwrap();
-        assert_eq!(&late, b"MSG late line\n");
-        wait_for("the writer thread to end", || threads.running() == 0);
-        assert_eq!(outbox.farewell(), None, "the connection is still open");
-    }
-
-    #[test]
-    fn a_full_socket_with_no_thread_left_drops_the_client_as_too_slow() {
-        let threads = ThreadBudget::new(0);
-        let (outbox, mut peer) = outbox_and_peer(64 << 20, &threads);
-        let pushed = fill(&outbox, || outbox.farewell().is_some());
-        assert_eq!(outbox.farewell(), Some(Farewell::TooSlow));
-        outbox.wait_finished();
-        // What fitted in the socket still arrives, then the connection ends.
-        let mut got = Vec::new();
-        peer.read_to_end(&mut got).unwrap();
-        assert!(!got.is_empty() && pushed.starts_with(&got));
-    }
-
-    #[test]
-    fn an_overflowing_backlog_is_replaced_by_bye_too_slow_and_the_session_is_woken() {
-        let threads = ThreadBudget::new(0);
-        let (outbox, mut peer) = outbox_and_peer(4096, &threads);
-        let mut claims = Vec::new();
-        let line = [b"MSG bob ".as_slice(), &[b'x'; 100], b"\n"].concat();
-        let mut accepted = 0;
-        loop {
-            let (claim, pushed) = outbox.push(&line);
-            claims.push(claim);
-            if pushed.is_err() {
-                break;
-            }
-            accepted += 1;
-            assert!(accepted < 100, "4 KiB of backlog never overflowed");
-        }
-        assert_eq!(accepted, 4096 / line.len());
-        // Later pushes are dropped quietly.
-        let (claim, pushed) = outbox.push(&line);
-        assert_eq!(pushed, Ok(()));
-        claims.push(claim);
-        // Its session, blocked reading, sees the end of its input at once.
-        let read = (&*outbox.stream).read(&mut [0; 16]).unwrap();
-        assert_eq!(read, 0);
-        claims.into_iter().for_each(Claim::flush);
-        outbox.wait_finished();
-        let mut got = String::new();
-        peer.read_to_string(&mut got).unwrap();
-        assert_eq!(got, "BYE too-slow\n");
-    }
-}
+pub(crate) mod tests;
