@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chat::server::RateLimit;
 use chat::protocol::MAX_HISTORY;
+use chat::server::RateLimit;
 use chat::server::{Config, Fsync, Server};
 use chat::support::cli::{Args, CliError};
 

@@ -1,0 +1,3 @@
+//! Several servers as one chat, through Redis.
+
+mod resp;
