@@ -1,3 +1,4 @@
 //! Several servers as one chat, through Redis.
 
+mod redis;
 mod resp;
