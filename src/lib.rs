@@ -14,6 +14,7 @@
 //! | [`server`] | configuration, listeners, the accept loop and its limits, stopping |
 //! | `front/` | one folder per way in (`lines/`, `web/`): bytes ↔ events and server lines, refusals |
 //! | `session/` | one connection's life: read, dispatch commands to the hub, flood limit, departure |
+//! | `backplane/` | several servers as one chat through Redis: RESP, the client, leases, the events stream |
 //! | `hub/` | the shared state behind one lock and one order: users, rooms, their history |
 //! | `delivery/` | outboxes, claims, fan-out helpers: bytes to sockets, never blocking |
 //! | `store/` | history on disk: checksummed records, recovery, compaction, `fsync` |
@@ -24,8 +25,6 @@
 //! [`server::Config`]; `chat-client` and `chat-bench` use [`protocol`] and
 //! [`support`].
 
-// Until the server uses it (the cluster is being built in layers).
-#[allow(dead_code)]
 mod backplane;
 mod delivery;
 mod front;

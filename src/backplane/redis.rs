@@ -408,11 +408,6 @@ impl Client {
         self.with_retry(|conn| conn.call_blocking(cmd, block))
     }
 
-    /// [`Connection::pipeline`], reconnecting as needed.
-    pub fn pipeline(&mut self, cmds: &[Cmd]) -> Result<Vec<Value>, Error> {
-        self.with_retry(|conn| conn.pipeline(cmds))
-    }
-
     /// Closes the connection (the next call opens a new one).
     pub fn disconnect(&mut self) {
         self.conn = None;

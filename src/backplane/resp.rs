@@ -301,6 +301,7 @@ impl Decoder {
     }
 
     /// Bytes fed and not yet decoded.
+    #[cfg(test)]
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start
     }

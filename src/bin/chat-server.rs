@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chat::protocol::MAX_HISTORY;
 use chat::server::RateLimit;
-use chat::server::{Config, Fsync, Server};
+use chat::server::{Config, Fsync, RedisUrl, Server};
 use chat::support::cli::{Args, CliError};
 
 const USAGE: &str = "\
@@ -37,6 +37,9 @@ options:
                          or at least once a second (1s, the default)
   --history-keep N       messages kept per room (default 10000)
   --replay N             messages a joiner of a room is shown (default 20; 0: none)
+  --redis URL            be one node of the cluster of every server given this Redis,
+                         redis://[:PASSWORD@]HOST[:PORT][/DB]; names, rooms, DMs and
+                         history are shared there (--data-dir is then not used)
   --quiet                do not log per-client events (connect, login, left)
   -h, --help             show this help
   -V, --version          show the version
@@ -116,6 +119,12 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Config>, CliError>
                 if config.replay > MAX_HISTORY {
                     return Err(CliError(format!("--replay is at most {MAX_HISTORY}")));
                 }
+            }
+            "--redis" => {
+                let url: String = args.value(&flag)?;
+                let url =
+                    RedisUrl::parse(&url).map_err(|why| CliError(format!("--redis: {why}")))?;
+                config.redis = Some(url);
             }
             "--quiet" => config.log = false,
             "-h" | "--help" => {

@@ -21,7 +21,13 @@
 //!
 //! A panic while the lock is held (there should be none) must not take the
 //! whole server down with it, so a poisoned lock is recovered, not unwrapped.
+//!
+//! With `--redis` the hub is one node of a cluster ([`cluster`]): each
+//! operation below checks its session, then hands the change to the
+//! cluster (outside the lock), and the cluster's order comes back through
+//! [`cluster`]'s delivery methods.
 
+mod cluster;
 mod rooms;
 
 use std::collections::HashMap;
@@ -33,6 +39,8 @@ use crate::protocol::{ErrorCode, RoomName, ServerLine, Username};
 use crate::store::{self, History};
 use crate::support::sync;
 use rooms::{Member, Room};
+
+pub use cluster::Cluster;
 
 /// How many rooms there may be, and what a joiner is shown.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +88,8 @@ struct State {
     history: History,
     /// Whether the last history write failed.
     storage_failing: bool,
+    /// The cluster this hub is a node of, if any (`--redis`).
+    cluster: Option<Arc<dyn Cluster>>,
 }
 
 impl Hub {
@@ -90,6 +100,7 @@ impl Hub {
                 rooms: HashMap::new(),
                 history,
                 storage_failing: false,
+                cluster: None,
             })),
             limits,
         }
@@ -113,10 +124,11 @@ impl Hub {
         if state.users.contains_key(name) {
             return Err(ErrorCode::UsernameTaken);
         }
-        claims.push_line(outbox, ServerLine::Ok);
-        // Everybody already here hears of the newcomer; then it is one of them.
-        state.broadcast_lobby(&notice, claims);
-        state.users.insert(name.clone(), Member::new(outbox));
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            return cluster.login(name, outbox);
+        }
+        state.admit_with(name, outbox, &notice, claims);
         Ok(())
     }
 
@@ -134,6 +146,10 @@ impl Hub {
         let mut state = self.lock();
         if !state.holds(me) {
             return (Err(ErrorCode::NotLoggedIn), None);
+        }
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            return (cluster.say(me, room, text), None);
         }
         let display = match room {
             None => RoomName::lobby(),
@@ -183,6 +199,10 @@ impl Hub {
         if !state.holds(me) {
             return Err(ErrorCode::NotLoggedIn);
         }
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            return cluster.direct_message(me, &to, text);
+        }
         let recipient = state.users.get(&to).ok_or(ErrorCode::UserNotFound)?;
         if claims.push(&recipient.outbox, &message).is_err() {
             state.drop_users(vec![to], claims);
@@ -194,8 +214,12 @@ impl Hub {
     /// line per member, sorted by name the way people read (case-insensitively),
     /// as one block of bytes; `ERR no-such-room` for a room nobody is in.
     pub fn who(&self, room: Option<&RoomName>) -> Result<Vec<u8>, ErrorCode> {
-        let mut names: Vec<Username> = {
+        let names: Vec<Username> = {
             let state = self.lock();
+            if let Some(cluster) = state.cluster() {
+                drop(state);
+                return Ok(who_lines(cluster.who(room)?));
+            }
             match room.filter(|room| !room.is_lobby()) {
                 None => state.users.keys().cloned().collect(),
                 Some(room) => state
@@ -208,12 +232,7 @@ impl Hub {
                     .collect(),
             }
         };
-        names.sort_by_cached_key(Username::folded);
-        let mut out = Vec::with_capacity(names.len() * 16);
-        for name in &names {
-            ServerLine::User(name.as_str()).encode(&mut out);
-        }
-        Ok(out)
+        Ok(who_lines(names))
     }
 
     /// Puts `name` in `room`: every member (the joiner included) gets
@@ -226,6 +245,10 @@ impl Hub {
         let mut state = self.lock();
         if !state.holds(me) {
             return Err(ErrorCode::NotLoggedIn);
+        }
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            return cluster.join(me, room);
         }
         let state = &mut *state;
         let member = state.users.get_mut(name).ok_or(ErrorCode::NotLoggedIn)?;
@@ -273,6 +296,10 @@ impl Hub {
         if !state.holds(me) {
             return Err(ErrorCode::NotLoggedIn);
         }
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            return cluster.part(me, room);
+        }
         let member = state.users.get_mut(name).ok_or(ErrorCode::NotLoggedIn)?;
         let Some(at) = member.rooms.iter().position(|joined| joined == room) else {
             return Err(ErrorCode::NotInRoom);
@@ -290,9 +317,16 @@ impl Hub {
 
     /// The `ROOMS` answer: `ROOM <room> <members>` for the lobby and every
     /// room with members, sorted by name case-insensitively.
-    pub fn rooms(&self) -> Vec<u8> {
-        let mut rooms: Vec<(String, RoomName, usize)> = {
+    pub fn rooms(&self) -> Result<Vec<u8>, ErrorCode> {
+        let rooms: Vec<(String, RoomName, usize)> = {
             let state = self.lock();
+            if let Some(cluster) = state.cluster() {
+                drop(state);
+                let rooms = cluster.rooms()?.into_iter();
+                return Ok(room_lines(
+                    rooms.map(|(name, n)| (name.folded(), name, n)).collect(),
+                ));
+            }
             let lobby = RoomName::lobby();
             std::iter::once((lobby.folded(), lobby, state.users.len()))
                 .chain(
@@ -303,20 +337,21 @@ impl Hub {
                 )
                 .collect()
         };
-        rooms.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out = Vec::with_capacity(rooms.len() * 24);
-        for (_, name, members) in &rooms {
-            ServerLine::Room(name.as_str(), *members).encode(&mut out);
-        }
-        out
+        Ok(room_lines(rooms))
     }
 
     /// The `HISTORY` answer: the room's (the lobby's when `None`) last `count`
     /// messages as one block.
-    pub fn history(&self, room: Option<&RoomName>, count: usize) -> Vec<u8> {
+    pub fn history(&self, room: Option<&RoomName>, count: usize) -> Result<Vec<u8>, ErrorCode> {
         let room = room.cloned().unwrap_or_else(RoomName::lobby);
         let mut out = Vec::new();
         let state = self.lock();
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            let (display, messages) = cluster.history(&room, count)?;
+            history_lines(&display, messages.iter(), &mut out);
+            return Ok(out);
+        }
         let display = match state.rooms.get(&room) {
             Some(live) => live.name.clone(),
             None => state
@@ -326,7 +361,7 @@ impl Hub {
                 .unwrap_or(room),
         };
         history_block(&state.history, &display, count, &mut out);
-        out
+        Ok(out)
     }
 
     /// Removes `name` if it is still this connection's (the name may have been
@@ -337,6 +372,10 @@ impl Hub {
         let ours = state.holds(me);
         if ours {
             state.drop_users(vec![me.name.clone()], claims);
+        }
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            cluster.settle();
         }
         ours
     }
@@ -354,6 +393,26 @@ impl Hub {
 }
 
 impl State {
+    /// Queues `OK` to a new user and `INFO <name> connected` to everybody
+    /// else; then it is one of them.
+    fn admit(&mut self, name: &Username, outbox: &Arc<Outbox>, claims: &Claims) {
+        let notice = ServerLine::Info(&format!("{name} connected")).to_bytes();
+        self.admit_with(name, outbox, &notice, claims);
+    }
+
+    fn admit_with(
+        &mut self,
+        name: &Username,
+        outbox: &Arc<Outbox>,
+        notice: &[u8],
+        claims: &Claims,
+    ) {
+        claims.push_line(outbox, ServerLine::Ok);
+        // Everybody already here hears of the newcomer; then it is one of them.
+        self.broadcast_lobby(notice, claims);
+        self.users.insert(name.clone(), Member::new(outbox));
+    }
+
     /// Whether `me`'s name is still its session's.
     fn holds(&self, me: Me<'_>) -> bool {
         self.users
@@ -410,6 +469,11 @@ impl State {
             for room in &member.rooms {
                 self.remove_from_room(&name, room);
             }
+            if let Some(cluster) = &self.cluster {
+                // The cluster announces it, in its order, on every node.
+                cluster.leave(&name, &member.outbox);
+                continue;
+            }
             let notice = ServerLine::Info(&format!("{name} disconnected")).to_bytes();
             for (other, member) in &self.users {
                 if claims.push(&member.outbox, &notice).is_err() && !leaving.contains(other) {
@@ -442,7 +506,16 @@ impl Gate for store::Durable {
 /// Appends the history block of `room`'s last `count` messages to `out`:
 /// `HISTORY <room> <k>` and `k` lines `HIST …`, oldest first.
 fn history_block(history: &History, room: &RoomName, count: usize, out: &mut Vec<u8>) {
-    let messages: Vec<&store::Message> = history.recent(&room.folded(), count).collect();
+    history_lines(room, history.recent(&room.folded(), count), out);
+}
+
+/// Appends a history block of `messages` (oldest first) to `out`.
+fn history_lines<'m>(
+    room: &RoomName,
+    messages: impl Iterator<Item = &'m store::Message>,
+    out: &mut Vec<u8>,
+) {
+    let messages: Vec<&store::Message> = messages.collect();
     ServerLine::History(room.as_str(), messages.len()).encode(out);
     for message in messages {
         ServerLine::Hist {
@@ -454,6 +527,28 @@ fn history_block(history: &History, room: &RoomName, count: usize, out: &mut Vec
         }
         .encode(out);
     }
+}
+
+/// The `WHO` answer for `names`: one `USER <name>` line each, sorted by name
+/// the way people read (case-insensitively), as one block of bytes.
+fn who_lines(mut names: Vec<Username>) -> Vec<u8> {
+    names.sort_by_cached_key(Username::folded);
+    let mut out = Vec::with_capacity(names.len() * 16);
+    for name in &names {
+        ServerLine::User(name.as_str()).encode(&mut out);
+    }
+    out
+}
+
+/// The `ROOMS` answer for (folded, name, members): sorted by name
+/// case-insensitively.
+fn room_lines(mut rooms: Vec<(String, RoomName, usize)>) -> Vec<u8> {
+    rooms.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::with_capacity(rooms.len() * 24);
+    for (_, name, members) in &rooms {
+        ServerLine::Room(name.as_str(), *members).encode(&mut out);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -550,7 +645,7 @@ mod tests {
             Err(ErrorCode::NotLoggedIn)
         );
         assert!(!hub.leave(old_me, &claims));
-        assert_eq!(&*hub.history(None, 10), b"HISTORY #lobby 0\n");
+        assert_eq!(&*hub.history(None, 10).unwrap(), b"HISTORY #lobby 0\n");
         claims.flush();
         new_peer
             .set_read_timeout(Some(std::time::Duration::from_millis(200)))

@@ -23,12 +23,14 @@ pub enum ErrorCode {
     NoSuchRoom,
     InvalidHistory,
     StorageFailed,
+    /// A cluster node cannot reach Redis (or has lost its place in the cluster).
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, so that [`ErrorCode::parse`] reads back exactly what
     /// [`ErrorCode::as_str`] writes, with no second list of spellings to drift.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::UsernameTaken,
         ErrorCode::InvalidUsername,
         ErrorCode::AlreadyLoggedIn,
@@ -48,6 +50,7 @@ impl ErrorCode {
         ErrorCode::NoSuchRoom,
         ErrorCode::InvalidHistory,
         ErrorCode::StorageFailed,
+        ErrorCode::Unavailable,
     ];
 
     /// The code spelled `code` on the wire; `None` for one this build does not
@@ -79,6 +82,7 @@ impl ErrorCode {
             ErrorCode::NoSuchRoom => "no-such-room",
             ErrorCode::InvalidHistory => "invalid-history",
             ErrorCode::StorageFailed => "storage-failed",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 }

@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::backplane::redis::Url as RedisUrl;
 use crate::delivery::WRITE_STALL_LIMIT;
 use crate::hub::RoomLimits;
 use crate::session::{Limits, RateLimit};
@@ -52,6 +53,10 @@ pub struct Config {
     pub max_rooms_per_user: usize,
     /// Rooms with members on the server, the lobby not counted (`--max-rooms`).
     pub max_rooms: usize,
+    /// `--redis redis://[:PASS@]HOST:PORT[/DB]`: this server is a node of the
+    /// cluster of every server given the same Redis; names, rooms and
+    /// history live there (and `data_dir` is not used). `None`: on its own.
+    pub redis: Option<RedisUrl>,
 }
 
 impl Default for Config {
@@ -74,6 +79,7 @@ impl Default for Config {
             replay: 20,
             max_rooms_per_user: 100,
             max_rooms: 10_000,
+            redis: None,
         }
     }
 }

@@ -21,8 +21,9 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 pub use crate::session::RateLimit;
-pub use config::{Config, Fsync};
+pub use config::{Config, Fsync, RedisUrl};
 
+use crate::backplane::{Backplane, NodeConfig};
 use crate::delivery::Helpers;
 use crate::front::Front;
 use crate::hub::Hub;
@@ -61,6 +62,8 @@ pub enum StartError {
     History(OpenError),
     /// A thread could not be started.
     Thread(io::Error),
+    /// The cluster could not be joined (`--redis`: Redis unreachable).
+    Cluster(String),
 }
 
 impl fmt::Display for StartError {
@@ -71,6 +74,7 @@ impl fmt::Display for StartError {
             }
             StartError::History(err) => write!(f, "{err}"),
             StartError::Thread(err) => write!(f, "cannot start a thread: {err}"),
+            StartError::Cluster(why) => write!(f, "{why}"),
         }
     }
 }
@@ -89,6 +93,8 @@ pub struct Server {
     web_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     acceptors: Vec<Acceptor>,
+    /// This server as a node of a cluster (`--redis`).
+    node: Option<Arc<Backplane>>,
 }
 
 impl Server {
@@ -104,8 +110,9 @@ impl Server {
         };
         let (history, recovered) = open_history(&config, &log)?;
         let hub = Hub::new(history, config.room_limits());
-        let gate = (config.data_dir.is_some() && config.fsync == Fsync::Always)
-            .then(|| hub.durability_gate());
+        let gate =
+            (config.data_dir.is_some() && config.fsync == Fsync::Always && config.redis.is_none())
+                .then(|| hub.durability_gate());
         let limit = ThreadBudget::kernel_limit();
         // Every client needs its session thread; a client whose socket is full
         // needs a writer too, from the same budget: keep a quarter for those.
@@ -140,6 +147,10 @@ impl Server {
             admission: Admission::new(max_clients, config.max_per_ip, config.limit_loopback),
             stopping: AtomicBool::new(false),
         });
+        let node = match &config.redis {
+            Some(url) => Some(join_cluster(&config, url, &listeners, &shared.context)?),
+            None => None,
+        };
         let mut acceptors = Vec::new();
         for (front, listener) in listeners {
             let addr = listener.local_addr().map_err(|err| StartError::Listen {
@@ -179,6 +190,7 @@ impl Server {
                 .into_iter()
                 .map(|(_, acceptor)| acceptor)
                 .collect(),
+            node,
         })
     }
 
@@ -215,6 +227,10 @@ impl Server {
             let _ = acceptor.thread.join();
         }
         self.shared.admission.hang_up_all();
+        if let Some(node) = self.node.take() {
+            node.stop();
+            self.shared.context.hub.set_cluster(None);
+        }
         if let Err(err) = self.shared.context.hub.sync_history() {
             let log = &self.shared.context.log;
             log.event(None, format_args!("history: cannot fsync the log: {err}"));
@@ -240,10 +256,39 @@ fn bind(addr: SocketAddr, front: Front) -> Result<TcpListener, StartError> {
     Ok(listener)
 }
 
+/// Makes the hub a node of the cluster at `url`; its connections are named
+/// after the line listener's port.
+fn join_cluster(
+    config: &Config,
+    url: &RedisUrl,
+    listeners: &[(Front, TcpListener)],
+    context: &Context,
+) -> Result<Arc<Backplane>, StartError> {
+    let port = listeners
+        .first()
+        .and_then(|(_, listener)| listener.local_addr().ok())
+        .map_or(0, |addr| addr.port());
+    let node = Backplane::start(
+        NodeConfig {
+            url: url.clone(),
+            label: port.to_string(),
+            limits: config.room_limits(),
+            keep: config.history_keep,
+            log: context.log,
+        },
+        &context.hub,
+        &context.helpers,
+    )
+    .map_err(StartError::Cluster)?;
+    context.hub.set_cluster(Some(node.clone()));
+    Ok(node)
+}
+
 /// The history, on disk in `config.data_dir` or in memory only, and what
-/// recovery found there (to log once the server listens).
+/// recovery found there (to log once the server listens). A node of a
+/// cluster keeps its history in Redis, and opens no data directory.
 fn open_history(config: &Config, log: &Log) -> Result<(History, Option<String>), StartError> {
-    let Some(dir) = &config.data_dir else {
+    let Some(dir) = config.data_dir.as_ref().filter(|_| config.redis.is_none()) else {
         return Ok((History::in_memory(config.history_keep), None));
     };
     let (history, recovered) =

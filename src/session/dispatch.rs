@@ -50,11 +50,11 @@ impl Session<'_> {
             }
             Command::Join(room) => hub.join(self.me()?, &RoomName::parse(room)?, &self.claims)?,
             Command::Part(room) => hub.part(self.me()?, &RoomName::parse(room)?, &self.claims)?,
-            Command::Rooms => self.reply_lines(&hub.rooms()),
+            Command::Rooms => self.reply_lines(&hub.rooms()?),
             Command::History(query) => {
                 let (room, count) = query?;
                 let room = room.map(RoomName::parse).transpose()?;
-                self.reply_lines(&hub.history(room.as_ref(), count));
+                self.reply_lines(&hub.history(room.as_ref(), count)?);
             }
         }
         Ok(Flow::Continue)

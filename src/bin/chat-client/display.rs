@@ -204,6 +204,7 @@ pub fn describe_error(code: ErrorCode) -> &'static str {
         ErrorCode::NoSuchRoom => "nobody is in that room",
         ErrorCode::InvalidHistory => "history takes a room and a count from 1 to 1000",
         ErrorCode::StorageFailed => "the server could not store that message; it was not sent",
+        ErrorCode::Unavailable => "the server cannot reach its cluster right now; try again",
     }
 }
 

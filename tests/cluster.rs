@@ -1,0 +1,278 @@
+//! Several servers as one chat through a real Redis (`--redis`): a
+//! `redis-server` of the test's own on a free loopback port, and three
+//! nodes, in this process or as real binaries where `kill -9` is needed.
+//! Skipped, saying so, where redis-server is not installed.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Instant;
+
+use chat::server::{RedisUrl, Server};
+use chat::support::redis_server::RedisServer;
+use common::{start_with, Client, PATIENCE};
+
+/// A redis-server of this test's own, or `None` (having said so).
+fn redis() -> Option<RedisServer> {
+    if !RedisServer::installed() {
+        eprintln!("skipped: redis-server not installed");
+        return None;
+    }
+    Some(RedisServer::start(&[]).expect("redis-server starts"))
+}
+
+/// A node of the cluster at `redis`, in this process.
+fn node(redis: &RedisServer) -> Server {
+    let url = RedisUrl::parse(&redis.url()).unwrap();
+    start_with(|config| config.redis = Some(url))
+}
+
+fn nodes(redis: &RedisServer, n: usize) -> Vec<Server> {
+    (0..n).map(|_| node(redis)).collect()
+}
+
+/// Reads lines until `want` lines for which `keep` is true have come (the
+/// others are skipped), within `PATIENCE` per line.
+fn collect(client: &mut Client, want: usize, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut kept = Vec::new();
+    for _ in 0..want * 10 + 100 {
+        if kept.len() == want {
+            return kept;
+        }
+        let line = client.line();
+        if keep(&line) {
+            kept.push(line);
+        }
+    }
+    panic!("only {} of {want} lines: {kept:?}", kept.len());
+}
+
+#[test]
+fn a_race_for_one_name_on_three_nodes_gives_exactly_one_ok() {
+    let Some(redis) = redis() else { return };
+    let nodes = nodes(&redis, 3);
+    let addrs: Vec<SocketAddr> = nodes.iter().map(Server::addr).collect();
+    for round in 0..15 {
+        let barrier = Arc::new(Barrier::new(addrs.len()));
+        let racers: Vec<_> = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, &addr)| {
+                let barrier = Arc::clone(&barrier);
+                thread::spawn(move || {
+                    let mut client = Client::connect(addr);
+                    // One spelling per node: names are one case-insensitively.
+                    let name = match i {
+                        0 => format!("racer{round}"),
+                        1 => format!("RACER{round}"),
+                        _ => format!("Racer{round}"),
+                    };
+                    barrier.wait();
+                    client.send(&format!("LOGIN {name}"));
+                    (client.line(), client)
+                })
+            })
+            .collect();
+        let answers: Vec<(String, Client)> =
+            racers.into_iter().map(|r| r.join().unwrap()).collect();
+        let oks = answers.iter().filter(|(line, _)| line == "OK").count();
+        assert_eq!(
+            oks,
+            1,
+            "round {round}: {:?}",
+            answers.iter().map(|a| &a.0).collect::<Vec<_>>()
+        );
+        for (line, _) in &answers {
+            assert!(line == "OK" || line == "ERR username-taken", "{line}");
+        }
+    }
+}
+
+#[test]
+fn one_order_per_room_with_senders_on_every_node() {
+    let Some(redis) = redis() else { return };
+    let nodes = nodes(&redis, 3);
+    const EACH: usize = 40;
+    // On each node a sender and a listener, all of them in #rust.
+    let mut clients = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        for role in ["s", "l"] {
+            let mut client = Client::login(node.addr(), &format!("{role}{i}"));
+            client.send("JOIN #rust");
+            client.skip_until(&format!("JOIN #rust {role}{i}"), Instant::now() + PATIENCE);
+            clients.push(client);
+        }
+    }
+    // Each sender writes all its lines in one go, lobby and room interleaved.
+    for i in 0..nodes.len() {
+        let lines: String = (0..EACH)
+            .map(|k| format!("MSG #rust s{i}-{k}\nMSG lobby s{i}-{k}\n"))
+            .collect();
+        clients[i * 2].send_raw(lines.as_bytes());
+    }
+    let total = EACH * nodes.len();
+    let mut first: Option<(Vec<String>, Vec<String>)> = None;
+    for client in &mut clients {
+        let got = collect(client, total * 2, |line| line.starts_with("MSG "));
+        let (room, lobby): (Vec<String>, Vec<String>) = got
+            .into_iter()
+            .partition(|line| line.starts_with("MSG #rust "));
+        assert_eq!((room.len(), lobby.len()), (total, total));
+        let unique: HashSet<&String> = room.iter().collect();
+        assert_eq!(unique.len(), total, "nothing twice");
+        // Each sender's lines in the order it sent them.
+        for i in 0..nodes.len() {
+            let own: Vec<&String> = room
+                .iter()
+                .filter(|line| line.starts_with(&format!("MSG #rust s{i} ")))
+                .collect();
+            let sent: Vec<String> = (0..EACH)
+                .map(|k| format!("MSG #rust s{i} s{i}-{k}"))
+                .collect();
+            assert_eq!(own, sent.iter().collect::<Vec<_>>());
+        }
+        match &first {
+            None => first = Some((room, lobby)),
+            Some((first_room, first_lobby)) => {
+                assert_eq!(&room, first_room, "one order in #rust on every node");
+                assert_eq!(&lobby, first_lobby, "one order in the lobby on every node");
+            }
+        }
+    }
+    for client in &mut clients {
+        client.expect_nothing_pending();
+    }
+}
+
+#[test]
+fn dms_reach_users_on_other_nodes_and_only_them() {
+    let Some(redis) = redis() else { return };
+    let nodes = nodes(&redis, 3);
+    let mut alice = Client::login(nodes[0].addr(), "alice");
+    let mut bob = Client::login(nodes[1].addr(), "Bob");
+    let mut carol = Client::login(nodes[2].addr(), "carol");
+    bob.skip_until("INFO carol connected", Instant::now() + PATIENCE);
+    alice.send("DM BOB hi bob");
+    bob.expect("DM alice hi bob");
+    bob.send("DM carol and you");
+    carol.expect("DM Bob and you");
+    carol.send("DM carol to myself");
+    carol.expect("DM carol to myself");
+    alice.send("DM nobody hello?");
+    alice.skip_until("ERR user-not-found", Instant::now() + PATIENCE);
+    alice.send("DM carol last");
+    carol.expect("DM alice last");
+    // A DM goes to its recipient alone.
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.expect_nothing_pending();
+    }
+    alice.send("QUIT");
+    alice.expect("BYE");
+    bob.expect("INFO alice disconnected");
+    bob.send("DM alice still there?");
+    bob.expect("ERR user-not-found");
+}
+
+#[test]
+fn who_and_rooms_see_every_node() {
+    let Some(redis) = redis() else { return };
+    let nodes = nodes(&redis, 3);
+    let mut users = Vec::new();
+    for (i, name) in ["carol", "Alice", "bob"].iter().enumerate() {
+        let mut client = Client::login(nodes[i].addr(), name);
+        if i > 0 {
+            client.send("JOIN #Rust");
+            client.skip_until(&format!("JOIN #Rust {name}"), Instant::now() + PATIENCE);
+        }
+        users.push(client);
+    }
+    users[0].send("JOIN #go");
+    users[0].skip_until("JOIN #go carol", Instant::now() + PATIENCE);
+    let who = |client: &mut Client, what: &str, n: usize| {
+        client.send(what);
+        collect(client, n, |line| line.starts_with("USER "))
+    };
+    for client in &mut users {
+        assert_eq!(
+            who(client, "WHO", 3),
+            ["USER Alice", "USER bob", "USER carol"]
+        );
+        assert_eq!(who(client, "WHO #rust", 2), ["USER Alice", "USER bob"]);
+        client.send("ROOMS");
+        let rooms = collect(client, 3, |line| line.starts_with("ROOM "));
+        assert_eq!(rooms, ["ROOM #go 1", "ROOM #lobby 3", "ROOM #Rust 2"]);
+        client.send("WHO #nothing");
+        client.skip_until("ERR no-such-room", Instant::now() + PATIENCE);
+    }
+    users[2].send("PART #rust");
+    users[2].skip_until("PART #Rust bob", Instant::now() + PATIENCE);
+    assert_eq!(who(&mut users[0], "WHO #rust", 1), ["USER Alice"]);
+}
+
+#[test]
+fn history_is_served_by_a_node_that_was_not_up_when_it_was_said() {
+    let Some(redis) = redis() else { return };
+    let first = node(&redis);
+    let mut alice = Client::login(first.addr(), "alice");
+    alice.send("JOIN #Rust");
+    alice.expect("JOIN #Rust alice");
+    alice.expect("HISTORY #Rust 0");
+    for k in 1..=5 {
+        alice.send(&format!("MSG #rust m{k}"));
+        alice.expect(&format!("MSG #Rust alice m{k}"));
+    }
+    alice.send("MSG in the lobby");
+    alice.expect("MSG alice in the lobby");
+    // A node started only now has it all, from Redis.
+    let later = node(&redis);
+    let mut bob = Client::login(later.addr(), "bob");
+    bob.send("HISTORY #rust 3");
+    bob.expect("HISTORY #Rust 3");
+    for k in 3..=5 {
+        let line = bob.line();
+        let fields: Vec<&str> = line.splitn(6, ' ').collect();
+        assert_eq!(fields[..3], ["HIST", "#Rust", &k.to_string()], "{line}");
+        assert_eq!(fields[4..], ["alice", &format!("m{k}")]);
+        assert!(fields[3].ends_with('Z') && fields[3].len() == 24, "{line}");
+    }
+    bob.send("HISTORY");
+    bob.expect("HISTORY #lobby 1");
+    assert!(bob.line().ends_with(" alice in the lobby"));
+    // Joining replays the room's last messages, then comes live.
+    bob.send("JOIN #rust");
+    bob.expect("JOIN #Rust bob");
+    bob.expect("HISTORY #Rust 5");
+    for k in 1..=5 {
+        assert!(bob.line().ends_with(&format!(" alice m{k}")));
+    }
+    alice.expect("INFO bob connected");
+    alice.expect("JOIN #Rust bob");
+    alice.send("MSG #rust m6");
+    bob.expect("MSG #Rust alice m6");
+}
+
+#[test]
+fn a_departure_frees_the_name_everywhere_at_once() {
+    let Some(redis) = redis() else { return };
+    let nodes = nodes(&redis, 2);
+    let mut watcher = Client::login(nodes[1].addr(), "watcher");
+    for _ in 0..5 {
+        let mut alice = Client::login(nodes[0].addr(), "alice");
+        alice.send("JOIN #r");
+        alice.skip_until("HISTORY #r 0", Instant::now() + PATIENCE);
+        alice.send("QUIT");
+        alice.expect("BYE");
+        // The name was let go of before BYE: another node takes it at once.
+        let mut again = Client::login(nodes[1].addr(), "alice");
+        again.send("WHO #r");
+        again.expect("ERR no-such-room");
+        again.send("QUIT");
+        again.expect("BYE");
+        for what in ["connected", "disconnected", "connected", "disconnected"] {
+            watcher.expect(&format!("INFO alice {what}"));
+        }
+    }
+}
