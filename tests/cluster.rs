@@ -9,11 +9,11 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chat::server::{RedisUrl, Server};
 use chat::support::redis_server::RedisServer;
-use common::{start_with, Client, PATIENCE};
+use common::{start_with, Client, Running, PATIENCE};
 
 /// A redis-server of this test's own, or `None` (having said so).
 fn redis() -> Option<RedisServer> {
@@ -48,6 +48,51 @@ fn collect(client: &mut Client, want: usize, keep: impl Fn(&str) -> bool) -> Vec
         }
     }
     panic!("only {} of {want} lines: {kept:?}", kept.len());
+}
+
+/// Kills every Redis connection of the node listening on `port`; how many.
+fn kill_connections_of(redis: &RedisServer, port: u16) -> usize {
+    let list = redis.cli(&["CLIENT", "LIST"]).unwrap();
+    let prefix = format!("name=chat-{port}-");
+    let ids: Vec<String> = list
+        .lines()
+        .filter(|line| line.contains(&prefix))
+        .filter_map(|line| line.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .map(str::to_owned)
+        .collect();
+    for id in &ids {
+        redis.cli(&["CLIENT", "KILL", "ID", id]).unwrap();
+    }
+    ids.len()
+}
+
+/// Sends `MSG <text>` and returns whether it was said (its echo came) or
+/// refused with `ERR unavailable`; lines of others in between are skipped.
+fn say(client: &mut Client, text: &str) -> bool {
+    client.send(&format!("MSG {text}"));
+    for _ in 0..1000 {
+        let line = client.line();
+        if line == "ERR unavailable" {
+            return false;
+        }
+        if line.starts_with("MSG ") && line.ends_with(&format!(" {text}")) {
+            return true;
+        }
+    }
+    panic!("no answer to MSG {text}");
+}
+
+/// Says `text` until it is said (Redis is back), at most 100 times; the
+/// texts that were said.
+fn say_until_said(client: &mut Client, text: &str) -> Vec<String> {
+    for attempt in 0..100 {
+        let text = format!("{text}-{attempt}");
+        if say(client, &text) {
+            return vec![text];
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    panic!("never said again");
 }
 
 #[test]
@@ -275,4 +320,212 @@ fn a_departure_frees_the_name_everywhere_at_once() {
             watcher.expect(&format!("INFO alice {what}"));
         }
     }
+}
+
+#[test]
+fn a_node_killed_with_kill_9_is_noticed_by_the_others_within_15_s() {
+    let Some(redis) = redis() else { return };
+    let survivor = node(&redis);
+    let mut doomed = Running::start(&["--redis", &redis.url(), "--quiet"]);
+    let mut watcher = Client::login(survivor.addr(), "watcher");
+    watcher.send("JOIN #r");
+    watcher.skip_until("HISTORY #r 0", Instant::now() + PATIENCE);
+    let victims: Vec<Client> = ["v1", "v2", "v3"]
+        .iter()
+        .map(|name| {
+            let mut client = Client::login(doomed.addr, name);
+            client.send("JOIN #r");
+            client.skip_until(&format!("JOIN #r {name}"), Instant::now() + PATIENCE);
+            client
+        })
+        .collect();
+    for name in ["v1", "v2", "v3"] {
+        watcher.skip_until(&format!("JOIN #r {name}"), Instant::now() + PATIENCE);
+    }
+    doomed.child.kill().expect("kill -9");
+    let killed = Instant::now();
+    let mut gone = Vec::new();
+    let deadline = killed + Duration::from_secs(15);
+    while gone.len() < 3 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "within 15 s only {gone:?}");
+        watcher.stream.set_read_timeout(Some(left)).unwrap();
+        let line = watcher.line();
+        assert!(line.ends_with(" disconnected"), "{line}");
+        gone.push(line);
+    }
+    eprintln!("the departures came {:?} after kill -9", killed.elapsed());
+    watcher.stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    gone.sort();
+    assert_eq!(
+        gone,
+        [
+            "INFO v1 disconnected",
+            "INFO v2 disconnected",
+            "INFO v3 disconnected"
+        ]
+    );
+    // Each once; their names are free, and they left every room.
+    watcher.expect_nothing_pending();
+    watcher.send("WHO #r");
+    watcher.expect("USER watcher");
+    let mut again = Client::login(survivor.addr(), "v2");
+    again.send("WHO");
+    again.expect("USER v2");
+    again.expect("USER watcher");
+    drop(victims);
+}
+
+#[test]
+fn client_kill_and_a_redis_restart_lose_nothing_and_double_nothing() {
+    let Some(mut redis) = redis() else { return };
+    let nodes = nodes(&redis, 3);
+    let mut sender = Client::login(nodes[0].addr(), "sender");
+    let mut listeners: Vec<Client> = (1..3)
+        .map(|i| Client::login(nodes[i].addr(), &format!("listener{i}")))
+        .collect();
+    let mut said = Vec::new();
+    for k in 0..10 {
+        assert!(say(&mut sender, &format!("before-{k}")));
+        said.push(format!("before-{k}"));
+    }
+    // Redis drops every connection of two nodes: nobody notices.
+    for node in &nodes[..2] {
+        assert!(kill_connections_of(&redis, node.addr().port()) >= 2);
+    }
+    for k in 0..10 {
+        assert!(say(&mut sender, &format!("killed-{k}")), "killed-{k}");
+        said.push(format!("killed-{k}"));
+    }
+    // Redis stops: refused, at once, and delivered to nobody.
+    redis.stop();
+    for k in 0..3 {
+        assert!(!say(&mut sender, &format!("refused-{k}")));
+    }
+    redis.restart().unwrap();
+    said.extend(say_until_said(&mut sender, "back"));
+    for k in 0..10 {
+        assert!(say(&mut sender, &format!("after-{k}")), "after-{k}");
+        said.push(format!("after-{k}"));
+    }
+    let want: Vec<String> = said
+        .iter()
+        .map(|text| format!("MSG sender {text}"))
+        .collect();
+    for listener in &mut listeners {
+        let got = collect(listener, want.len(), |line| line.starts_with("MSG "));
+        assert_eq!(
+            got, want,
+            "everything said, once, in order, and nothing refused"
+        );
+        listener.expect_nothing_pending();
+    }
+    // History has them too, numbered without a gap.
+    sender.send("HISTORY 1000");
+    sender.skip_until(
+        &format!("HISTORY #lobby {}", said.len()),
+        Instant::now() + PATIENCE,
+    );
+    for (seq, text) in said.iter().enumerate() {
+        let line = sender.line();
+        assert!(
+            line.starts_with(&format!("HIST #lobby {} ", seq + 1)),
+            "{line}"
+        );
+        assert!(line.ends_with(&format!(" sender {text}")), "{line}");
+    }
+}
+
+#[test]
+fn while_redis_is_stopped_commands_answer_err_unavailable_and_users_stay() {
+    let Some(mut redis) = redis() else { return };
+    let nodes = nodes(&redis, 2);
+    let mut alice = Client::login(nodes[0].addr(), "alice");
+    alice.send("JOIN #r");
+    alice.skip_until("HISTORY #r 0", Instant::now() + PATIENCE);
+    let mut bob = Client::login(nodes[1].addr(), "bob");
+    bob.send("JOIN #r");
+    bob.skip_until("HISTORY #r 0", Instant::now() + PATIENCE);
+    redis.stop();
+    for command in [
+        "MSG lost",
+        "MSG #r lost",
+        "JOIN #other",
+        "PART #r",
+        "DM bob lost",
+        "WHO",
+        "WHO #r",
+        "ROOMS",
+        "HISTORY #r",
+    ] {
+        alice.send(command);
+        alice.skip_until("ERR unavailable", Instant::now() + PATIENCE);
+    }
+    // Connected all the same; what needs no Redis works.
+    alice.send("PING still");
+    alice.expect("PONG still");
+    let mut carol = Client::connect(nodes[1].addr());
+    carol.send("LOGIN carol");
+    carol.expect("ERR unavailable");
+    redis.restart().unwrap();
+    let said = say_until_said(&mut alice, "back");
+    bob.skip_until(&format!("MSG alice {}", said[0]), Instant::now() + PATIENCE);
+    bob.send("HISTORY #r");
+    bob.expect("HISTORY #r 0");
+    bob.send("WHO #r");
+    bob.expect("USER alice");
+    bob.expect("USER bob");
+    carol.send("LOGIN carol");
+    carol.expect("OK");
+    alice.skip_until("INFO carol connected", Instant::now() + PATIENCE);
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to a process.
+fn signal(running: &Running, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &running.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+}
+
+#[test]
+fn a_paused_node_is_not_declared_dead_within_its_lease_and_steps_down_after() {
+    let Some(redis) = redis() else { return };
+    let survivor = node(&redis);
+    let mut paused = Running::start(&["--redis", &redis.url(), "--quiet"]);
+    let mut watcher = Client::login(survivor.addr(), "watcher");
+    let mut sleeper = Client::login(paused.addr, "sleeper");
+    watcher.expect("INFO sleeper connected");
+    // A short pause: nobody is told anything, and the node carries on.
+    signal(&paused, "STOP");
+    thread::sleep(Duration::from_secs(3));
+    signal(&paused, "CONT");
+    assert!(say(&mut sleeper, "awake"));
+    watcher.expect("MSG sleeper awake");
+    watcher.expect_nothing_pending();
+    // Past its lease: the others let its users go, and its name is free...
+    signal(&paused, "STOP");
+    watcher
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    watcher.expect("INFO sleeper disconnected");
+    watcher.stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut taken = Client::login(survivor.addr(), "sleeper");
+    watcher.expect("INFO sleeper connected");
+    // ...and when it wakes up it steps down: its user is told and let go.
+    signal(&paused, "CONT");
+    let farewell = collect(&mut sleeper, 1, |line| line.starts_with("BYE"));
+    assert_eq!(farewell, ["BYE unavailable"]);
+    sleeper.expect_closed();
+    paused.log_containing("lease ran out");
+    // It serves again, as a new node of the cluster.
+    let mut fresh = Client::login(paused.addr, "fresh");
+    watcher.expect("INFO fresh connected");
+    fresh.send("WHO");
+    let who = collect(&mut fresh, 3, |line| line.starts_with("USER "));
+    assert_eq!(who, ["USER fresh", "USER sleeper", "USER watcher"]);
+    taken.expect("INFO fresh connected");
+    watcher.expect_nothing_pending();
 }

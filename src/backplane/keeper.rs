@@ -3,7 +3,7 @@
 //! this node's own lease was lost, and on the way out leaves the cluster.
 //!
 //! Rules kept:
-//! - **Renewed well within the lease**: every 2 s for a 10 s lease, and at
+//! - **Renewed well within the lease**: every second for a 10 s lease, and at
 //!   once when the reader finds Redis back after an outage or a script says
 //!   the lease is gone.
 //! - **Departures at once**: a session that leaves wakes this thread, which
@@ -22,7 +22,7 @@ use super::script::Outcome;
 use super::{lease_ms, Backplane};
 use crate::delivery::Claims;
 
-const RENEW_EVERY: Duration = Duration::from_secs(2);
+const RENEW_EVERY: Duration = Duration::from_secs(1);
 
 /// How often departures that could not be announced are tried again.
 const RETRY: Duration = Duration::from_millis(200);

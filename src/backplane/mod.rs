@@ -57,7 +57,7 @@
 //! a retry after a lost reply is not done twice.
 //!
 //! One lease per node, not per name: `chat:node:<token>` (`SET … PX 10000`),
-//! renewed every 2 s by the node's lease thread; a name is held while its
+//! renewed every second by the node's lease thread; a name is held while its
 //! node's lease is. (A lease per name, `SET name NX PX`, would let a name
 //! expire apart from its node's other state, and free it for a new login
 //! before its old holder's departure was announced; it would also cost one
@@ -71,7 +71,7 @@
 //! lease has run out is reaped, in the script: each of its users
 //! (`chat:users:<token>`) is released (one `INFO <name> disconnected` each,
 //! on every node), its DM stream deleted. Within 10 s of its last renewal
-//! plus one renewal period: about 12 s after a `kill -9`. Being one script,
+//! plus one renewal period: about 11 s after a `kill -9`. Being one script,
 //! a reap happens once, however many nodes notice.
 //!
 //! A node that was only slow or paused (`SIGSTOP`) past its lease finds out
