@@ -529,3 +529,40 @@ fn a_paused_node_is_not_declared_dead_within_its_lease_and_steps_down_after() {
     taken.expect("INFO fresh connected");
     watcher.expect_nothing_pending();
 }
+
+#[test]
+fn a_sessions_replies_come_after_what_its_commands_caused() {
+    let Some(redis) = redis() else { return };
+    let nodes = nodes(&redis, 2);
+    let mut other = Client::login(nodes[1].addr(), "other");
+    let mut me = Client::login(nodes[0].addr(), "me");
+    other.expect("INFO me connected");
+    // Pipelined: every reply after the echoes and JOIN lines before it, as
+    // on one server.
+    me.send_raw(
+        b"MSG one\nMSG two\nPING a\nJOIN #a\nWHO #a\nMSG #a three\nHISTORY #a 1\nMSG four\nQUIT\n",
+    );
+    for line in [
+        "MSG me one",
+        "MSG me two",
+        "PONG a",
+        "JOIN #a me",
+        "HISTORY #a 0",
+        "USER me",
+        "MSG #a me three",
+        "HISTORY #a 1",
+    ] {
+        me.expect(line);
+    }
+    assert!(me.line().ends_with(" me three"));
+    me.expect("MSG me four");
+    me.expect("BYE");
+    for line in [
+        "MSG me one",
+        "MSG me two",
+        "MSG me four",
+        "INFO me disconnected",
+    ] {
+        other.expect(line);
+    }
+}

@@ -12,9 +12,12 @@
 //! same atomic step. Every node runs one reader thread that `XREAD BLOCK`s
 //! on it and applies each entry, in stream order, to its hub, which delivers
 //! to that node's users. So every member of a room, on every node, receives
-//! the room's lines in one and the same order. A command returns once its
-//! own event has been applied on its node: the sender's echo comes in that
-//! order too, and before the replies to its next commands.
+//! the room's lines in one and the same order, the sender's echo included.
+//! A session's next reply (and its departure) waits until the events of its
+//! earlier commands have been applied on its node, so its echo comes before
+//! the replies to its next commands, as on one server; its commands
+//! themselves do not wait, so one sender's messages follow each other at the
+//! pace of a Redis round trip.
 //!
 //! Why one stream for the whole cluster rather than one per room: one total
 //! order gives one order per room for free, and a node's place in it is one
@@ -156,8 +159,9 @@ use stream::StreamId;
 /// A node's lease: others reap it this long after its last renewal.
 const LEASE: Duration = Duration::from_secs(10);
 
-/// How long a command waits for its own event to be applied here before it
-/// returns anyway (it will be applied; the reader is only behind).
+/// How long a reply waits for the events of its session's earlier commands
+/// to be applied here before it goes anyway (they will be: the reader is
+/// only behind, or Redis away).
 const APPLY_WAIT: Duration = Duration::from_secs(5);
 
 /// Connections the session threads share.
@@ -331,8 +335,8 @@ impl Backplane {
         }
     }
 
-    /// Runs an operation for session `me`, and waits until its event (if it
-    /// wrote one) is applied here.
+    /// Runs an operation for session `me`, noting the event it caused (see
+    /// [`Cluster::catch_up`]).
     fn act(&self, me: Me<'_>, op: &str, extra: &[&[u8]]) -> Result<(), ErrorCode> {
         let sid = self
             .sessions
@@ -349,7 +353,7 @@ impl Backplane {
         args.extend_from_slice(extra);
         let rest = self.run(op, &args)?;
         if let Some(id) = script::event_id(&rest) {
-            self.progress.wait_for(id, APPLY_WAIT);
+            self.sessions.caused(me.name, me.outbox, id);
         }
         Ok(())
     }
@@ -473,6 +477,12 @@ impl Cluster for Backplane {
 
     fn settle(&self) {
         self.let_go();
+    }
+
+    fn catch_up(&self, me: Me<'_>) {
+        if let Some(id) = self.sessions.last_caused(me.name, me.outbox) {
+            self.progress.wait_for(id, APPLY_WAIT);
+        }
     }
 
     fn who(&self, room: Option<&RoomName>) -> Result<Vec<Username>, ErrorCode> {

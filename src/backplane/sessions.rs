@@ -26,6 +26,8 @@ struct Local {
     outbox: Arc<Outbox>,
     /// Its `connected` event has been applied: it is in the hub.
     active: bool,
+    /// The last event its commands caused: its next reply waits for it.
+    caused: StreamId,
 }
 
 /// This node's sessions with a name, by name.
@@ -48,6 +50,7 @@ impl Sessions {
                 sid: sid.to_owned(),
                 outbox: Arc::clone(outbox),
                 active: false,
+                caused: StreamId::default(),
             },
         );
         true
@@ -91,6 +94,24 @@ impl Sessions {
         map.get(name)
             .filter(|local| local.active && Arc::ptr_eq(&local.outbox, outbox))
             .map(|local| local.sid.clone())
+    }
+
+    /// Notes that a command of session `name` on `outbox` caused event `id`.
+    pub fn caused(&self, name: &Username, outbox: &Arc<Outbox>, id: StreamId) {
+        let mut map = sync::lock(&self.map);
+        if let Some(local) = map.get_mut(name) {
+            if Arc::ptr_eq(&local.outbox, outbox) {
+                local.caused = local.caused.max(id);
+            }
+        }
+    }
+
+    /// The last event the commands of session `name` on `outbox` caused.
+    pub fn last_caused(&self, name: &Username, outbox: &Arc<Outbox>) -> Option<StreamId> {
+        let map = sync::lock(&self.map);
+        map.get(name)
+            .filter(|local| Arc::ptr_eq(&local.outbox, outbox))
+            .map(|local| local.caused)
     }
 
     /// The outbox of the active session `sid`, if it is this node's.

@@ -17,6 +17,7 @@
 //!   (too slow, gone) is taken out of the hub at once, and the one
 //!   `INFO <name> disconnected` comes back from the cluster to everybody.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{history_lines, Hub, Me, State};
@@ -25,12 +26,16 @@ use crate::protocol::{ErrorCode, RoomName, ServerLine, Username};
 use crate::store::Message;
 
 /// What the hub asks of the cluster. A method returns once the change is
-/// in the cluster's order and applied on this node (the caller's own lines
-/// are queued), or says why not: `ERR unavailable` when Redis is away.
+/// in the cluster's order, or says why not: `ERR unavailable` when Redis is
+/// away. What the change means for this node's users comes back in order;
+/// [`Cluster::catch_up`] waits for it.
 pub trait Cluster: Send + Sync {
     /// Claims `name` cluster-wide for the session with `outbox`; on `Ok` the
     /// session is in the hub and has its `OK`.
     fn login(&self, name: &Username, outbox: &Arc<Outbox>) -> Result<(), ErrorCode>;
+    /// Waits until what `me`'s earlier commands caused (its echo, its JOIN
+    /// line and replay) is queued for it here: its next reply comes after.
+    fn catch_up(&self, me: Me<'_>);
     fn say(&self, me: Me<'_>, room: Option<&RoomName>, text: &str) -> Result<(), ErrorCode>;
     fn direct_message(&self, me: Me<'_>, to: &Username, text: &str) -> Result<(), ErrorCode>;
     fn join(&self, me: Me<'_>, room: &RoomName) -> Result<(), ErrorCode>;
@@ -54,7 +59,21 @@ impl Hub {
     /// Makes this hub a node of `cluster` (`None`: on its own again, which
     /// also lets the cluster's handle on the hub go).
     pub fn set_cluster(&self, cluster: Option<Arc<dyn Cluster>>) {
+        self.clustered.store(cluster.is_some(), Ordering::Release);
         self.lock().cluster = cluster;
+    }
+
+    /// Before a reply to `me`: on a node of a cluster, waits until what its
+    /// earlier commands caused is queued for it (see [`Cluster::catch_up`]).
+    pub fn catch_up(&self, me: Me<'_>) {
+        // One atomic load on a server on its own.
+        if !self.clustered.load(Ordering::Acquire) {
+            return;
+        }
+        let cluster = self.lock().cluster();
+        if let Some(cluster) = cluster {
+            cluster.catch_up(me);
+        }
     }
 
     /// A login of this node's has its place in the order: `OK` to the

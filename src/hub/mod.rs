@@ -32,6 +32,7 @@ mod rooms;
 
 use std::collections::HashMap;
 use std::io;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::delivery::{Claims, Gate, Outbox};
@@ -79,6 +80,8 @@ pub struct Me<'a> {
 pub struct Hub {
     state: Arc<Mutex<State>>,
     limits: RoomLimits,
+    /// Whether `state.cluster` is set, read without the lock.
+    clustered: Arc<AtomicBool>,
 }
 
 struct State {
@@ -103,6 +106,7 @@ impl Hub {
                 cluster: None,
             })),
             limits,
+            clustered: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -368,6 +372,8 @@ impl Hub {
     /// freed and taken by somebody else meanwhile) and tells everybody else it
     /// left. Returns whether it was removed here.
     pub fn leave(&self, me: Me<'_>, claims: &Claims) -> bool {
+        // Its last echoes first: they come before its farewell.
+        self.catch_up(me);
         let mut state = self.lock();
         let ours = state.holds(me);
         if ours {
