@@ -566,3 +566,34 @@ fn a_sessions_replies_come_after_what_its_commands_caused() {
         other.expect(line);
     }
 }
+
+#[test]
+fn the_redis_flag_refuses_a_bad_url_and_an_unreachable_redis() {
+    let run = |url: &str| {
+        std::process::Command::new(common::SERVER_BIN)
+            .args(["--bind", "127.0.0.1", "--port", "0", "--web-port", "0"])
+            .args(["--redis", url])
+            .output()
+            .expect("run chat-server")
+    };
+    let bad = run("http://localhost");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--redis: "));
+    // Nothing listens on a port just freed: it says so and exits 1, and
+    // never shows the password.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = run(&format!("redis://:hunter2@127.0.0.1:{port}/1"));
+    assert_eq!(unreachable.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&unreachable.stderr);
+    assert!(
+        said.contains(&format!(
+            "cannot join the cluster at redis://127.0.0.1:{port}/1"
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("hunter2"), "{said}");
+}

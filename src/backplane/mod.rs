@@ -136,6 +136,7 @@ mod resp;
 mod script;
 mod sessions;
 mod stream;
+mod url;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
