@@ -14,6 +14,7 @@
 //! | [`server`] | configuration, listeners, the accept loop and its limits (per address, PROXY protocol), metrics, stopping (gracefully too) |
 //! | `front/` | one folder per way in (`lines/`, `web/`): bytes ↔ events and server lines, refusals |
 //! | `session/` | one connection's life: read, dispatch commands to the hub, flood limit, password throttle and hashing, departure |
+//! | `backplane/` | several servers as one chat through Redis: RESP, the client, leases, the events stream |
 //! | `hub/` | the shared state behind one lock and one order: users, rooms, their history, accounts |
 //! | `delivery/` | outboxes, claims, fan-out helpers: bytes to sockets, never blocking |
 //! | `store/` | history and accounts on disk: checksummed records, recovery, compaction, `fsync` |
@@ -24,6 +25,7 @@
 //! [`server::Config`]; `chat-client` and `chat-bench` use [`protocol`] and
 //! [`support`].
 
+mod backplane;
 mod delivery;
 mod front;
 mod hub;

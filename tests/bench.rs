@@ -103,6 +103,42 @@ fn slow_consumer_is_dropped() {
 }
 
 #[test]
+fn cluster_over_three_nodes() {
+    if !chat::support::redis_server::RedisServer::installed() {
+        eprintln!("skipped: redis-server not installed");
+        return;
+    }
+    let json = run(&[
+        "cluster",
+        "--clients",
+        "12",
+        "--rate",
+        "100",
+        "--duration",
+        "0.5",
+    ]);
+    assert_clean(&json);
+    assert!(
+        json.contains("\"workload\":\"cluster\",\"clients\":12,\"nodes\":3,"),
+        "{json}"
+    );
+    // Any workload spreads over nodes with --nodes.
+    let json = run(&[
+        "fanout",
+        "--clients",
+        "9",
+        "--senders",
+        "3",
+        "--messages",
+        "20",
+        "--nodes",
+        "2",
+    ]);
+    assert_clean(&json);
+    assert!(json.contains("\"deliveries\":540"), "{json}");
+}
+
+#[test]
 fn bad_usage_exits_2() {
     for args in [
         &["warp"][..],
@@ -112,6 +148,8 @@ fn bad_usage_exits_2() {
         &["latency", "--duration", "-1"],
         &["slow", "--rate", "0"],
         &["fanout", "--senders", "0"],
+        &["cluster", "--nodes", "0"],
+        &["cluster", "--addr", "127.0.0.1:4000"],
     ] {
         let out = Command::new(BENCH).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chat::protocol::MAX_HISTORY;
 use chat::server::RateLimit;
-use chat::server::{Config, Fsync, Server, MAX_ITERATIONS};
+use chat::server::{Config, Fsync, RedisUrl, Server, MAX_ITERATIONS};
 use chat::support::cli::{Args, CliError};
 use chat::support::log::Log;
 use chat::support::netaddr::Network;
@@ -59,6 +59,9 @@ options:
   --replay N             messages a joiner of a room is shown (default 20; 0: none)
   --pbkdf2-iterations N  PBKDF2 rounds of each new password (default 100000, about
                          55 ms of one core per AUTH or REGISTER; 1 to 10000000)
+  --redis URL            be one node of the cluster of every server given this Redis,
+                         redis://[:PASSWORD@]HOST[:PORT][/DB]; names, rooms, DMs and
+                         history are shared there (--data-dir is then not used)
   --quiet                do not log per-client events (connect, login, left)
   -h, --help             show this help
   -V, --version          show the version
@@ -248,6 +251,12 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Config>, CliError>
                     )));
                 }
                 config.pbkdf2_iterations = rounds;
+            }
+            "--redis" => {
+                let url: String = args.value(&flag)?;
+                let url =
+                    RedisUrl::parse(&url).map_err(|why| CliError(format!("--redis: {why}")))?;
+                config.redis = Some(url);
             }
             "--quiet" => config.log = false,
             "-h" | "--help" => {

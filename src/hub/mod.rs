@@ -23,12 +23,19 @@
 //!
 //! A panic while the lock is held (there should be none) must not take the
 //! whole server down with it, so a poisoned lock is recovered, not unwrapped.
+//!
+//! With `--redis` the hub is one node of a cluster ([`cluster`]): each
+//! operation below checks its session, then hands the change to the
+//! cluster (outside the lock), and the cluster's order comes back through
+//! [`cluster`]'s delivery methods.
 
 mod accounts;
+mod cluster;
 mod rooms;
 
 use std::collections::{HashMap, HashSet};
 use std::io;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::delivery::{Claims, Gate, Outbox};
@@ -38,6 +45,7 @@ use crate::support::{sync, time};
 use rooms::{Member, Room};
 
 pub use accounts::{AccountError, Change};
+pub use cluster::Cluster;
 
 /// How many rooms there may be, and what a joiner is shown.
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +86,8 @@ pub struct Hub {
     /// Taken to change an account, before `state` and never while holding it.
     account_log: Arc<Mutex<AccountLog>>,
     limits: RoomLimits,
+    /// Whether `state.cluster` is set, read without the lock.
+    clustered: Arc<AtomicBool>,
 }
 
 struct State {
@@ -90,6 +100,8 @@ struct State {
     accounts: Accounts,
     /// Names whose registration is being written: reserved already.
     registering: HashSet<Username>,
+    /// The cluster this hub is a node of, if any (`--redis`).
+    cluster: Option<Arc<dyn Cluster>>,
 }
 
 impl Hub {
@@ -107,9 +119,11 @@ impl Hub {
                 storage_failing: false,
                 accounts,
                 registering: HashSet::new(),
+                cluster: None,
             })),
             account_log: Arc::new(Mutex::new(account_log)),
             limits,
+            clustered: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -135,6 +149,10 @@ impl Hub {
         if state.users.contains_key(name) {
             return Err(ErrorCode::UsernameTaken);
         }
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            return cluster.login(name, outbox);
+        }
         state.admit(name, outbox, &notice, claims);
         Ok(())
     }
@@ -153,6 +171,10 @@ impl Hub {
         let mut state = self.lock();
         if !state.holds(me) {
             return (Err(ErrorCode::NotLoggedIn), None);
+        }
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            return (cluster.say(me, room, text), None);
         }
         let display = match room {
             None => RoomName::lobby(),
@@ -202,6 +224,10 @@ impl Hub {
         if !state.holds(me) {
             return Err(ErrorCode::NotLoggedIn);
         }
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            return cluster.direct_message(me, &to, text);
+        }
         let recipient = state.users.get(&to).ok_or(ErrorCode::UserNotFound)?;
         if claims.push(&recipient.outbox, &message).is_err() {
             state.drop_users(vec![to], claims);
@@ -213,8 +239,12 @@ impl Hub {
     /// line per member, sorted by name the way people read (case-insensitively),
     /// as one block of bytes; `ERR no-such-room` for a room nobody is in.
     pub fn who(&self, room: Option<&RoomName>) -> Result<Vec<u8>, ErrorCode> {
-        let mut names: Vec<Username> = {
+        let names: Vec<Username> = {
             let state = self.lock();
+            if let Some(cluster) = state.cluster() {
+                drop(state);
+                return Ok(who_lines(cluster.who(room)?));
+            }
             match room.filter(|room| !room.is_lobby()) {
                 None => state.users.keys().cloned().collect(),
                 Some(room) => state
@@ -227,12 +257,7 @@ impl Hub {
                     .collect(),
             }
         };
-        names.sort_by_cached_key(Username::folded);
-        let mut out = Vec::with_capacity(names.len() * 16);
-        for name in &names {
-            ServerLine::User(name.as_str()).encode(&mut out);
-        }
-        Ok(out)
+        Ok(who_lines(names))
     }
 
     /// Puts `name` in `room`: every member (the joiner included) gets
@@ -245,6 +270,10 @@ impl Hub {
         let mut state = self.lock();
         if !state.holds(me) {
             return Err(ErrorCode::NotLoggedIn);
+        }
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            return cluster.join(me, room);
         }
         let state = &mut *state;
         let member = state.users.get_mut(name).ok_or(ErrorCode::NotLoggedIn)?;
@@ -292,6 +321,10 @@ impl Hub {
         if !state.holds(me) {
             return Err(ErrorCode::NotLoggedIn);
         }
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            return cluster.part(me, room);
+        }
         let member = state.users.get_mut(name).ok_or(ErrorCode::NotLoggedIn)?;
         let Some(at) = member.rooms.iter().position(|joined| joined == room) else {
             return Err(ErrorCode::NotInRoom);
@@ -309,9 +342,16 @@ impl Hub {
 
     /// The `ROOMS` answer: `ROOM <room> <members>` for the lobby and every
     /// room with members, sorted by name case-insensitively.
-    pub fn rooms(&self) -> Vec<u8> {
-        let mut rooms: Vec<(String, RoomName, usize)> = {
+    pub fn rooms(&self) -> Result<Vec<u8>, ErrorCode> {
+        let rooms: Vec<(String, RoomName, usize)> = {
             let state = self.lock();
+            if let Some(cluster) = state.cluster() {
+                drop(state);
+                let rooms = cluster.rooms()?.into_iter();
+                return Ok(room_lines(
+                    rooms.map(|(name, n)| (name.folded(), name, n)).collect(),
+                ));
+            }
             let lobby = RoomName::lobby();
             std::iter::once((lobby.folded(), lobby, state.users.len()))
                 .chain(
@@ -322,12 +362,7 @@ impl Hub {
                 )
                 .collect()
         };
-        rooms.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out = Vec::with_capacity(rooms.len() * 24);
-        for (_, name, members) in &rooms {
-            ServerLine::Room(name.as_str(), *members).encode(&mut out);
-        }
-        out
+        Ok(room_lines(rooms))
     }
 
     /// Answers `HISTORY`: queues the room's (the lobby's when `None`) last
@@ -348,6 +383,14 @@ impl Hub {
         if !state.holds(me) {
             return Err(ErrorCode::NotLoggedIn);
         }
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            let (display, messages) = cluster.history(&room, count)?;
+            history_lines(&display, messages.iter(), &mut out);
+            // An overflow needs no answer: that client is being dropped already.
+            let _ = claims.push(me.outbox, &out);
+            return Ok(());
+        }
         let display = match state.rooms.get(&room) {
             Some(live) => live.name.clone(),
             None => state
@@ -367,10 +410,16 @@ impl Hub {
     /// freed and taken by somebody else meanwhile) and tells everybody else it
     /// left. Returns whether it was removed here.
     pub fn leave(&self, me: Me<'_>, claims: &Claims) -> bool {
+        // Its last echoes first: they come before its farewell.
+        self.catch_up(me);
         let mut state = self.lock();
         let ours = state.holds(me);
         if ours {
             state.drop_users(vec![me.name.clone()], claims);
+        }
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            cluster.settle();
         }
         ours
     }
@@ -466,6 +515,11 @@ impl State {
             for room in &member.rooms {
                 self.remove_from_room(&name, room);
             }
+            if let Some(cluster) = &self.cluster {
+                // The cluster announces it, in its order, on every node.
+                cluster.leave(&name, &member.outbox);
+                continue;
+            }
             let notice = ServerLine::Info(&format!("{name} disconnected")).to_bytes();
             for (other, member) in &self.users {
                 if claims.push(&member.outbox, &notice).is_err() && !leaving.contains(other) {
@@ -503,7 +557,16 @@ fn connected_notice(name: &Username) -> Vec<u8> {
 /// Appends the history block of `room`'s last `count` messages to `out`:
 /// `HISTORY <room> <k>` and `k` lines `HIST …`, oldest first.
 fn history_block(history: &History, room: &RoomName, count: usize, out: &mut Vec<u8>) {
-    let messages: Vec<&store::Message> = history.recent(&room.folded(), count).collect();
+    history_lines(room, history.recent(&room.folded(), count), out);
+}
+
+/// Appends a history block of `messages` (oldest first) to `out`.
+fn history_lines<'m>(
+    room: &RoomName,
+    messages: impl Iterator<Item = &'m store::Message>,
+    out: &mut Vec<u8>,
+) {
+    let messages: Vec<&store::Message> = messages.collect();
     ServerLine::History(room.as_str(), messages.len()).encode(out);
     for message in messages {
         ServerLine::Hist {
@@ -515,6 +578,28 @@ fn history_block(history: &History, room: &RoomName, count: usize, out: &mut Vec
         }
         .encode(out);
     }
+}
+
+/// The `WHO` answer for `names`: one `USER <name>` line each, sorted by name
+/// the way people read (case-insensitively), as one block of bytes.
+fn who_lines(mut names: Vec<Username>) -> Vec<u8> {
+    names.sort_by_cached_key(Username::folded);
+    let mut out = Vec::with_capacity(names.len() * 16);
+    for name in &names {
+        ServerLine::User(name.as_str()).encode(&mut out);
+    }
+    out
+}
+
+/// The `ROOMS` answer for (folded, name, members): sorted by name
+/// case-insensitively.
+fn room_lines(mut rooms: Vec<(String, RoomName, usize)>) -> Vec<u8> {
+    rooms.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::with_capacity(rooms.len() * 24);
+    for (_, name, members) in &rooms {
+        ServerLine::Room(name.as_str(), *members).encode(&mut out);
+    }
+    out
 }
 
 #[cfg(test)]

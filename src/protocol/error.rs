@@ -28,12 +28,14 @@ pub enum ErrorCode {
     WrongPassword,
     NotRegistered,
     NameReserved,
+    /// A cluster node cannot reach Redis (or has lost its place in the cluster).
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, so that [`ErrorCode::parse`] reads back exactly what
     /// [`ErrorCode::as_str`] writes, with no second list of spellings to drift.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::UsernameTaken,
         ErrorCode::InvalidUsername,
         ErrorCode::AlreadyLoggedIn,
@@ -58,6 +60,7 @@ impl ErrorCode {
         ErrorCode::WrongPassword,
         ErrorCode::NotRegistered,
         ErrorCode::NameReserved,
+        ErrorCode::Unavailable,
     ];
 
     /// The code spelled `code` on the wire; `None` for one this build does not
@@ -94,6 +97,7 @@ impl ErrorCode {
             ErrorCode::WrongPassword => "wrong-password",
             ErrorCode::NotRegistered => "not-registered",
             ErrorCode::NameReserved => "name-reserved",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 }

@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::backplane::redis::Url as RedisUrl;
 use crate::delivery::WRITE_STALL_LIMIT;
 use crate::hub::RoomLimits;
 use crate::session::{Limits, RateLimit};
@@ -100,6 +101,10 @@ pub struct Config {
     /// (`--pbkdf2-iterations`, 1 to [`MAX_ITERATIONS`]); existing records
     /// keep the count they were made with.
     pub pbkdf2_iterations: u32,
+    /// `--redis redis://[:PASS@]HOST:PORT[/DB]`: this server is a node of the
+    /// cluster of every server given the same Redis; names, rooms and
+    /// history live there (and `data_dir` is not used). `None`: on its own.
+    pub redis: Option<RedisUrl>,
 }
 
 impl Default for Config {
@@ -133,6 +138,7 @@ impl Default for Config {
             max_rooms_per_user: 100,
             max_rooms: 10_000,
             pbkdf2_iterations: DEFAULT_PBKDF2_ITERATIONS,
+            redis: None,
         }
     }
 }

@@ -28,8 +28,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 pub use crate::session::RateLimit;
-pub use config::{Config, Fsync, MAX_ITERATIONS};
+pub use config::{Config, Fsync, RedisUrl, MAX_ITERATIONS};
 
+use crate::backplane::{Backplane, NodeConfig};
 use crate::delivery::{Helpers, OutputBudget};
 use crate::front::Front;
 use crate::hub::Hub;
@@ -84,6 +85,8 @@ pub enum StartError {
     History(OpenError),
     /// A thread could not be started.
     Thread(io::Error),
+    /// The cluster could not be joined (`--redis`: Redis unreachable).
+    Cluster(String),
 }
 
 impl fmt::Display for StartError {
@@ -94,6 +97,7 @@ impl fmt::Display for StartError {
             }
             StartError::History(err) => write!(f, "{err}"),
             StartError::Thread(err) => write!(f, "cannot start a thread: {err}"),
+            StartError::Cluster(why) => write!(f, "{why}"),
         }
     }
 }
@@ -126,6 +130,8 @@ pub struct Server {
     /// the others close.
     metrics: Option<Acceptor>,
     stopped: bool,
+    /// This server as a node of a cluster (`--redis`).
+    node: Option<Arc<Backplane>>,
 }
 
 impl Server {
@@ -152,8 +158,9 @@ impl Server {
         // After the history: its lock on the data directory covers the file.
         let (account_log, accounts, accounts_found) = open_accounts(&config)?;
         let hub = Hub::new(history, account_log, accounts, config.room_limits());
-        let gate = (config.data_dir.is_some() && config.fsync == Fsync::Always)
-            .then(|| hub.durability_gate());
+        let gate =
+            (config.data_dir.is_some() && config.fsync == Fsync::Always && config.redis.is_none())
+                .then(|| hub.durability_gate());
         let limit = ThreadBudget::kernel_limit();
         // Every client needs its session thread; a client whose socket is full
         // needs a writer too, from the same budget: keep a quarter for those.
@@ -200,6 +207,10 @@ impl Server {
             stopping: AtomicBool::new(false),
             stopping_metrics: AtomicBool::new(false),
         });
+        let node = match &config.redis {
+            Some(url) => Some(join_cluster(&config, url, &listeners, &shared.context)?),
+            None => None,
+        };
         let mut acceptors = Vec::new();
         for (front, listener, proxied) in listeners {
             let addr = local_addr(&listener, config.addr, front.describe())?;
@@ -259,6 +270,7 @@ impl Server {
                 .collect(),
             metrics,
             stopped: false,
+            node,
         })
     }
 
@@ -298,12 +310,16 @@ impl Server {
         }
     }
 
-    /// Hangs up on whoever is still connected, makes the history durable,
-    /// and stops the metrics listener and the helpers.
+    /// Hangs up on whoever is still connected, leaves the cluster, makes the
+    /// history durable, and stops the metrics listener and the helpers.
     fn finish(&mut self) {
         self.stopped = true;
         let shared = &self.shared;
         shared.admission.hang_up_all(std::net::Shutdown::Both);
+        if let Some(node) = self.node.take() {
+            node.stop();
+            shared.context.hub.set_cluster(None);
+        }
         shutdown::sync_history(shared);
         if let Some(metrics) = self.metrics.take() {
             shared.stopping_metrics.store(true, Ordering::SeqCst);
@@ -346,10 +362,39 @@ fn local_addr(
         .map_err(|err| StartError::Listen { addr, what, err })
 }
 
+/// Makes the hub a node of the cluster at `url`; its connections are named
+/// after the line listener's port.
+fn join_cluster(
+    config: &Config,
+    url: &RedisUrl,
+    listeners: &[(Front, TcpListener, bool)],
+    context: &Context,
+) -> Result<Arc<Backplane>, StartError> {
+    let port = listeners
+        .first()
+        .and_then(|(_, listener, _)| listener.local_addr().ok())
+        .map_or(0, |addr| addr.port());
+    let node = Backplane::start(
+        NodeConfig {
+            url: url.clone(),
+            label: port.to_string(),
+            limits: config.room_limits(),
+            keep: config.history_keep,
+            log: context.log,
+        },
+        &context.hub,
+        &context.helpers,
+    )
+    .map_err(StartError::Cluster)?;
+    context.hub.set_cluster(Some(node.clone()));
+    Ok(node)
+}
+
 /// The history, on disk in `config.data_dir` or in memory only, and what
-/// recovery found there (to log once the server listens).
+/// recovery found there (to log once the server listens). A node of a
+/// cluster keeps its history in Redis, and opens no data directory.
 fn open_history(config: &Config, log: &Log) -> Result<(History, Option<String>), StartError> {
-    let Some(dir) = &config.data_dir else {
+    let Some(dir) = config.data_dir.as_ref().filter(|_| config.redis.is_none()) else {
         return Ok((History::in_memory(config.history_keep), None));
     };
     let (history, recovered) =
@@ -362,9 +407,11 @@ fn open_history(config: &Config, log: &Log) -> Result<(History, Option<String>),
 }
 
 /// The accounts, from `config.data_dir` or in memory only, and what recovery
-/// found there (to log once the server listens).
+/// found there (to log once the server listens). A node of a cluster opens
+/// no data directory, so its accounts are its own, in memory (they are not
+/// shared through Redis yet).
 fn open_accounts(config: &Config) -> Result<(AccountLog, Accounts, Option<String>), StartError> {
-    let Some(dir) = &config.data_dir else {
+    let Some(dir) = config.data_dir.as_ref().filter(|_| config.redis.is_none()) else {
         let (account_log, accounts) = AccountLog::in_memory();
         return Ok((account_log, accounts, None));
     };

@@ -53,7 +53,7 @@ impl Session<'_> {
             }
             Command::Join(room) => hub.join(self.me()?, &RoomName::parse(room)?, &self.claims)?,
             Command::Part(room) => hub.part(self.me()?, &RoomName::parse(room)?, &self.claims)?,
-            Command::Rooms => self.reply_lines(&hub.rooms()),
+            Command::Rooms => self.reply_lines(&hub.rooms()?),
             Command::History(query) => {
                 let (room, count) = query?;
                 let room = room.map(RoomName::parse).transpose()?;

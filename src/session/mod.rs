@@ -257,12 +257,14 @@ impl<'a> Session<'a> {
     }
 
     fn reply(&self, line: ServerLine<'_>) {
+        self.catch_up();
         self.claims.push_line(&self.outbox, line);
     }
 
     /// Queues a block of lines for our own client (an overflow means it is not
     /// reading and is being dropped already; `finish` says so).
     fn reply_lines(&self, lines: &[u8]) {
+        self.catch_up();
         let _ = self.claims.push(&self.outbox, lines);
     }
 
@@ -271,6 +273,15 @@ impl<'a> Session<'a> {
         match self.flood.as_mut() {
             Some(flood) => flood.check(Instant::now()),
             None => Verdict::Allow,
+        }
+    }
+
+    /// On a node of a cluster, a reply comes after what the session's earlier
+    /// commands caused (its echo): see [`Hub::catch_up`].
+    fn catch_up(&self) {
+        if let Some(name) = &self.name {
+            let outbox = &self.outbox;
+            self.context.hub.catch_up(Me { name, outbox });
         }
     }
 

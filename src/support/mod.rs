@@ -13,6 +13,7 @@ pub mod log;
 pub mod metrics;
 pub mod netaddr;
 pub mod procfs;
+pub mod redis_server;
 pub mod rng;
 pub mod sha1;
 pub mod sync;

@@ -10,6 +10,8 @@
 //! - `slow`: like `latency` with bigger messages, plus one logged-in client that
 //!   never reads: it must be dropped, nobody else may lose or wait, and the
 //!   server's memory must stay flat.
+//! - `cluster`: `latency` over three nodes sharing one `redis-server`, the
+//!   clients spread over them (`--nodes N` does the same for any workload).
 //!
 //! Payloads are `MSG <seq>:<micros since start>:<padding>`, so every receiver
 //! can check loss, duplicates and order, and latency is measured with one clock
@@ -45,13 +47,14 @@ use chat::support::cli::{Args, CliError};
 use options::{Options, SpawnHistory, Target, Workload};
 
 const USAGE: &str = "\
-usage: chat-bench <connect|fanout|latency|slow> [--spawn | --addr HOST:PORT [--pid PID]] [options]
+usage: chat-bench <connect|fanout|latency|slow|cluster> [--spawn | --addr HOST:PORT [--pid PID]] [options]
 
 Measures a chat server on loopback. Workloads (defaults in brackets):
   connect   N clients log in, join notices included        [--clients 10000]
   fanout    C clients, S senders x M messages, full speed  [100 clients, 10 x 2000, 64 B]
   latency   C clients, one sender at a steady rate         [1000 clients, 100 msg/s, 10 s]
   slow      like latency, plus one client that never reads [100 clients, 2000 msg/s, 256 B, 30 s]
+  cluster   latency over nodes sharing one redis-server    [1000 clients, 100 msg/s, 10 s, 3 nodes]
 
 options:
   --spawn              start chat-server (next to this program) on a free port (default);
@@ -62,6 +65,8 @@ options:
   --no-persist         with --spawn: history in memory only (default: on disk, in a
                        temporary directory removed after the run)
   --fsync-always       with --spawn: history on disk with --fsync always
+  --nodes N            with --spawn: N servers as one cluster (--redis) through a
+                       redis-server started with them, clients spread over them
   --clients N  --senders N  --messages N  --rate MSGS_PER_SEC  --size BYTES
   --duration SECS      how long the paced sender runs (latency, slow)
   --timeout SECS       the whole run stops after this long, finished or not (default 120)
@@ -141,8 +146,12 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, CliError
             "--duration" => options.duration = seconds(&mut args, &flag)?,
             "--timeout" => options.timeout = seconds(&mut args, &flag)?,
             "--json" => options.json = true,
+            "--nodes" => options.nodes = args.value(&flag)?,
             other => return Err(CliError::unknown(other)),
         }
+    }
+    if attach.is_some() && options.nodes > 1 {
+        return Err(CliError("--nodes needs --spawn".into()));
     }
     options.target = match attach {
         Some(addr) if !addr.ip().is_loopback() => {
@@ -154,13 +163,15 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, CliError
             history,
         },
     };
+    if options.nodes == 0 {
+        return Err(CliError("--nodes must be at least 1".into()));
+    }
     if options.clients == 0 || options.senders == 0 || options.senders > options.clients {
         return Err(CliError(
             "need at least one client and one sender, and no more senders than clients".into(),
         ));
     }
-    let paced = matches!(workload, Workload::Latency | Workload::Slow);
-    if paced && !(options.rate.is_finite() && options.rate > 0.0) {
+    if workload.paced() && !(options.rate.is_finite() && options.rate > 0.0) {
         return Err(CliError("--rate must be a positive number".into()));
     }
     Ok(Some(options))

@@ -12,6 +12,8 @@ pub enum Workload {
     Fanout,
     Latency,
     Slow,
+    /// `latency` over several nodes sharing one Redis.
+    Cluster,
 }
 
 impl Workload {
@@ -21,6 +23,7 @@ impl Workload {
             "fanout" => Some(Workload::Fanout),
             "latency" => Some(Workload::Latency),
             "slow" => Some(Workload::Slow),
+            "cluster" => Some(Workload::Cluster),
             _ => None,
         }
     }
@@ -31,7 +34,14 @@ impl Workload {
             Workload::Fanout => "fanout",
             Workload::Latency => "latency",
             Workload::Slow => "slow",
+            Workload::Cluster => "cluster",
         }
+    }
+
+    /// Whether one sender sends at a steady rate (rather than at full speed,
+    /// or not at all).
+    pub fn paced(self) -> bool {
+        matches!(self, Workload::Latency | Workload::Slow | Workload::Cluster)
     }
 }
 
@@ -79,6 +89,9 @@ pub struct Options {
     /// The whole run stops by itself after this long, finished or not.
     pub timeout: Duration,
     pub json: bool,
+    /// Servers to spawn: more than one are the nodes of a cluster through a
+    /// `redis-server` spawned with them, and the clients are spread over them.
+    pub nodes: usize,
 }
 
 impl Options {
@@ -97,6 +110,7 @@ impl Options {
             duration: Duration::ZERO,
             timeout: Duration::from_secs(120),
             json: false,
+            nodes: 1,
         };
         match workload {
             Workload::Connect => Options {
@@ -113,6 +127,11 @@ impl Options {
                 rate: 100.0,
                 duration: Duration::from_secs(10),
                 ..base
+            },
+            Workload::Cluster => Options {
+                workload,
+                nodes: 3,
+                ..Options::defaults(Workload::Latency)
             },
             Workload::Slow => Options {
                 rate: 2_000.0,

@@ -12,6 +12,10 @@ use crate::histogram::Percentiles;
 pub struct Report {
     pub workload: &'static str,
     pub clients: usize,
+    /// Servers that served them (more than one: the nodes of a cluster; the
+    /// memory, thread and CPU figures are then theirs and their Redis's,
+    /// summed).
+    pub nodes: usize,
     /// Clients the server refused (`BYE …` instead of `OK`).
     pub refused: usize,
     /// Reading clients the server dropped after letting them in (`BYE …`
@@ -96,6 +100,10 @@ impl Report {
                 nothing_lost && self.same_order && self.deliveries_per_sec() >= 3e6,
             ),
             "latency" => ("p99 <= 10 ms, nothing lost", nothing_lost && p99_within(10)),
+            "cluster" => (
+                "p99 <= 15 ms over 3 nodes, nothing lost, one order",
+                nothing_lost && self.same_order && p99_within(15),
+            ),
             "slow" => (
                 "stalled client dropped; others lose nothing, p99 <= 25 ms; RSS flat",
                 nothing_lost
@@ -132,6 +140,9 @@ impl Report {
             "clients",
             format!("{} ({} refused)", self.clients, self.refused),
         );
+        if self.nodes > 1 {
+            row("nodes", format!("{} and their redis-server", self.nodes));
+        }
         row("complete", yes_no(self.complete).into());
         if let Some(problem) = &self.problem {
             row("problem", problem.clone());
@@ -217,7 +228,7 @@ impl Report {
         });
         let timeline: Vec<String> = self.rss_kb_timeline.iter().map(u64::to_string).collect();
         format!(
-            "{{\"workload\":\"{}\",\"clients\":{},\"refused\":{},\"complete\":{},\"seconds\":{:.3},\
+            "{{\"workload\":\"{}\",\"clients\":{},\"nodes\":{},\"refused\":{},\"complete\":{},\"seconds\":{:.3},\
              \"sent\":{},\"deliveries\":{},\"deliveries_per_sec\":{:.0},\"lost\":{},\
              \"dropped\":{},\"duplicates\":{},\"same_order\":{},\"latency\":{},\"rss_kb_start\":{},\
              \"rss_kb_peak\":{},\"rss_kb_end\":{},\"rss_kb_timeline\":[{}],\"rss_flat\":{},\
@@ -226,6 +237,7 @@ impl Report {
              \"stalled_dropped_after\":{},\"problem\":{},\"load_average\":{}}}",
             self.workload,
             self.clients,
+            self.nodes,
             self.refused,
             self.complete,
             self.seconds,
@@ -327,6 +339,16 @@ mod tests {
         };
         assert!(latency(10, 0).target().1);
         assert!(!latency(11, 0).target().1);
+        let cluster = |p99_ms: u64, same_order: bool| Report {
+            workload: "cluster",
+            same_order,
+            ..latency(p99_ms, 0)
+        };
+        assert!(cluster(15, true).target().1);
+        assert!(!cluster(16, true).target().1);
+        assert!(!cluster(5, false).target().1);
+        assert!(Options::defaults(Workload::Cluster).is_standard());
+        assert_eq!(Options::defaults(Workload::Cluster).nodes, 3);
         assert!(!latency(5, 1).target().1);
         assert!(latency(11, 0)
             .target_row()
@@ -365,7 +387,7 @@ mod tests {
         };
         let json = report.json();
         assert!(!json.contains('\n'));
-        assert!(json.starts_with("{\"workload\":\"slow\",\"clients\":4,"));
+        assert!(json.starts_with("{\"workload\":\"slow\",\"clients\":4,\"nodes\":0,"));
         assert!(json.contains("\"latency\":{\"p50_us\":1,\"p99_us\":2,\"p999_us\":3,\"max_us\":4}"));
         assert!(json.contains("\"rss_kb_timeline\":[1,2],\"rss_flat\":null,"));
         assert!(json.contains("\"rss_kib_per_client\":100.0,"));

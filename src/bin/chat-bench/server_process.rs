@@ -1,5 +1,7 @@
 //! The server under test: started next to this program (or already running),
-//! killed when the run ends however it ends, and watched through `/proc`.
+//! killed when the run ends however it ends, and watched through `/proc`;
+//! or several, the nodes of one cluster, with the `redis-server` they share
+//! (a [`Deployment`]).
 
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use chat::support::redis_server::RedisServer;
 use chat::support::{procfs, sys};
 
 use crate::options::{SpawnHistory, Target};
@@ -40,7 +43,12 @@ pub struct ServerProcess {
 pub const STARTUP_PATIENCE: Duration = Duration::from_secs(10);
 
 impl ServerProcess {
-    pub fn start(target: &Target, clients: usize) -> Result<ServerProcess, String> {
+    /// Starts (or attaches to) one server; `redis`: as a node of the cluster there.
+    fn start(
+        target: &Target,
+        clients: usize,
+        redis: Option<&str>,
+    ) -> Result<ServerProcess, String> {
         let (max_backlog, history) = match target {
             Target::Attach { addr, pid } => {
                 return Ok(ServerProcess {
@@ -73,13 +81,20 @@ impl ServerProcess {
         if let Some(bytes) = max_backlog {
             command.args(["--max-backlog", &bytes.to_string()]);
         }
+        if let Some(url) = redis {
+            command.args(["--redis", url]);
+        }
         let data_dir = match history {
             SpawnHistory::Memory => {
                 command.arg("--no-persist");
                 None
             }
             SpawnHistory::Disk | SpawnHistory::DiskAlways => {
-                let dir = std::env::temp_dir().join(format!("chat-bench-{}", std::process::id()));
+                static NEXT: std::sync::atomic::AtomicUsize =
+                    std::sync::atomic::AtomicUsize::new(0);
+                let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                let dir =
+                    std::env::temp_dir().join(format!("chat-bench-{}-{n}", std::process::id()));
                 // A fresh directory: what an earlier run left is not this run's.
                 let _ = std::fs::remove_dir_all(&dir);
                 command.arg("--data-dir").arg(&dir);
@@ -139,15 +154,71 @@ impl ServerProcess {
             }
         }
     }
+}
 
-    /// A field of its `/proc/PID/status`, when its process is known.
-    pub fn status(&self, field: &str) -> Option<u64> {
-        procfs::status_field(self.pid?, field)
+/// What a run measures: one server, or the nodes of a cluster and their Redis.
+pub struct Deployment {
+    /// Dropped (killed) before the Redis they use.
+    nodes: Vec<ServerProcess>,
+    redis: Option<RedisServer>,
+}
+
+impl Deployment {
+    /// One server, or with `nodes > 1` a `redis-server` and that many nodes.
+    pub fn start(target: &Target, clients: usize, nodes: usize) -> Result<Deployment, String> {
+        if nodes <= 1 {
+            let server = ServerProcess::start(target, clients, None)?;
+            return Ok(Deployment {
+                nodes: vec![server],
+                redis: None,
+            });
+        }
+        if !RedisServer::installed() {
+            return Err("--nodes needs redis-server (apt-get install redis-server)".into());
+        }
+        let redis = RedisServer::start(&[]).map_err(|e| format!("redis-server: {e}"))?;
+        let url = redis.url();
+        let nodes = (0..nodes)
+            .map(|_| ServerProcess::start(target, clients, Some(&url)))
+            .collect::<Result<_, _>>()?;
+        Ok(Deployment {
+            nodes,
+            redis: Some(redis),
+        })
     }
 
-    /// CPU seconds it has used so far, when its process is known.
+    /// Where client number `i` connects: the nodes in turn.
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        self.nodes[i % self.nodes.len()].addr
+    }
+
+    /// The processes that serve: the nodes, then Redis.
+    pub fn pids(&self) -> Option<Vec<u32>> {
+        let mut pids: Vec<u32> = self
+            .nodes
+            .iter()
+            .map(|node| node.pid)
+            .collect::<Option<_>>()?;
+        pids.extend(self.redis.as_ref().and_then(RedisServer::pid));
+        Some(pids)
+    }
+
+    /// A field of `/proc/PID/status` summed over every serving process, when
+    /// they are known.
+    pub fn status(&self, field: &str) -> Option<u64> {
+        self.pids()?
+            .into_iter()
+            .map(|pid| procfs::status_field(pid, field))
+            .sum()
+    }
+
+    /// CPU seconds every serving process has used so far, when known.
     pub fn cpu_seconds(&self) -> Option<f64> {
-        procfs::cpu_seconds(self.pid?)
+        self.pids()?.into_iter().map(procfs::cpu_seconds).sum()
+    }
+
+    pub fn nodes(&self) -> usize {
+        self.nodes.len()
     }
 }
 
@@ -163,14 +234,15 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Samples the server's VmRSS once a second from its own thread.
+/// Samples the serving processes' VmRSS (summed) once a second from its own
+/// thread.
 pub struct RssSampler {
     stop: Arc<AtomicBool>,
     handle: JoinHandle<Vec<u64>>,
 }
 
 impl RssSampler {
-    pub fn start(pid: u32, deadline: Instant) -> RssSampler {
+    pub fn start(pids: Vec<u32>, deadline: Instant) -> RssSampler {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let handle = thread::spawn(move || {
@@ -178,7 +250,11 @@ impl RssSampler {
             let mut next = Instant::now();
             while !stopped.load(Ordering::Relaxed) && Instant::now() < deadline {
                 if Instant::now() >= next {
-                    samples.extend(procfs::status_field(pid, "VmRSS"));
+                    let rss: Option<u64> = pids
+                        .iter()
+                        .map(|&pid| procfs::status_field(pid, "VmRSS"))
+                        .sum();
+                    samples.extend(rss);
                     next += Duration::from_secs(1);
                 }
                 thread::sleep(Duration::from_millis(20));

@@ -13,7 +13,7 @@ use crate::options::{Options, Workload};
 use crate::readers::{ReaderResult, Readers, Totals};
 use crate::report::Report;
 use crate::senders::{self, Sent};
-use crate::server_process::{RssSampler, ServerProcess, STARTUP_PATIENCE};
+use crate::server_process::{Deployment, RssSampler, STARTUP_PATIENCE};
 
 /// Waits until `done()` or the deadline; returns whether it was done.
 fn wait_until(deadline: Instant, done: impl Fn() -> bool) -> bool {
@@ -38,7 +38,7 @@ const GRACE: Duration = Duration::from_secs(10);
 pub fn run(options: &Options) -> Result<Report, String> {
     let deadline = Instant::now() + options.timeout;
     let load_average = procfs::load_average();
-    let server = ServerProcess::start(&options.target, options.clients)?;
+    let server = Deployment::start(&options.target, options.clients, options.nodes)?;
     let run = Run {
         options,
         deadline,
@@ -48,19 +48,20 @@ pub fn run(options: &Options) -> Result<Report, String> {
         senders: match options.workload {
             Workload::Connect => 0,
             Workload::Fanout => options.senders,
-            Workload::Latency | Workload::Slow => 1,
+            Workload::Latency | Workload::Slow | Workload::Cluster => 1,
         },
     };
     let mut readers = Readers::start(run.senders, run.epoch, &run.totals)?;
     let mut report = Report {
         workload: options.workload.name(),
         clients: options.clients,
+        nodes: run.server.nodes(),
         rss_kb_start: run.server.status("VmRSS"),
         load_average,
         ..Report::default()
     };
     let stalled = match options.workload {
-        Workload::Slow => Some(senders::stalled_client(run.server.addr)?), // and never read again
+        Workload::Slow => Some(senders::stalled_client(run.server.addr(0))?), // and never read again
         _ => None,
     };
 
@@ -72,11 +73,12 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let settled = report.problem.is_none() && run.settled(logins.connected);
 
     // Memory over time only means something while messages flow steadily.
-    let sampler = match options.workload {
-        Workload::Latency | Workload::Slow => {
-            run.server.pid.map(|pid| RssSampler::start(pid, deadline))
-        }
-        Workload::Connect | Workload::Fanout => None,
+    let sampler = match options.workload.paced() {
+        true => run
+            .server
+            .pids()
+            .map(|pids| RssSampler::start(pids, deadline)),
+        false => None,
     };
     let start = Instant::now();
     let cpu_at_start = match options.workload {
@@ -93,7 +95,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
             problem: None,
         },
         Workload::Fanout => senders::blast(logins.writers, options, run.epoch, deadline),
-        Workload::Latency | Workload::Slow => {
+        Workload::Latency | Workload::Slow | Workload::Cluster => {
             let stream = logins.writers.first().ok_or("no sender")?;
             senders::pace(stream, options, run.epoch, deadline)
         }
@@ -141,7 +143,7 @@ struct Run<'o> {
     options: &'o Options,
     /// The whole run stops by itself at this point, finished or not.
     deadline: Instant,
-    server: ServerProcess,
+    server: Deployment,
     /// What every timestamp counts from: in payloads, and so in latencies.
     epoch: Instant,
     totals: Arc<Totals>,
@@ -166,7 +168,7 @@ struct CpuTimes {
 }
 
 impl CpuTimes {
-    fn now(server: &ServerProcess) -> CpuTimes {
+    fn now(server: &Deployment) -> CpuTimes {
         CpuTimes {
             server: server.cpu_seconds(),
             bench: procfs::cpu_seconds(std::process::id()),
@@ -191,7 +193,7 @@ impl Run<'_> {
                 break;
             }
             let stream = match senders::connect(
-                self.server.addr,
+                self.server.addr(connected as usize),
                 &format!("b{connected}"),
                 left.min(STARTUP_PATIENCE),
             ) {

@@ -313,6 +313,7 @@ pub fn describe_error(code: ErrorCode) -> &'static str {
         ErrorCode::WrongPassword => "wrong password",
         ErrorCode::NotRegistered => "that name is not registered",
         ErrorCode::NameReserved => "that name is registered: log in with its password",
+        ErrorCode::Unavailable => "the server cannot reach its cluster right now; try again",
     }
 }
 
