@@ -191,29 +191,47 @@ impl Hub {
     }
 
     /// The `WHO` answer for the lobby (`None`) or a room: one `USER <name>`
-    /// line per member, sorted by name the way people read (case-insensitively),
-    /// as one block of bytes; `ERR no-such-room` for a room nobody is in.
+    /// line per member (see [`Hub::members`]), as one block of bytes.
     pub fn who(&self, room: Option<&RoomName>) -> Result<Vec<u8>, ErrorCode> {
-        let mut names: Vec<Username> = {
-            let state = self.lock();
-            match room.filter(|room| !room.is_lobby()) {
-                None => state.users.keys().cloned().collect(),
-                Some(room) => state
-                    .rooms
-                    .get(room)
-                    .ok_or(ErrorCode::NoSuchRoom)?
-                    .members
-                    .keys()
-                    .cloned()
-                    .collect(),
-            }
-        };
-        names.sort_by_cached_key(Username::folded);
+        let (_, names) = self.members(room)?;
         let mut out = Vec::with_capacity(names.len() * 16);
         for name in &names {
             ServerLine::User(name.as_str()).encode(&mut out);
         }
         Ok(out)
+    }
+
+    /// The members of the lobby (`None`) or a room, sorted by name the way
+    /// people read (case-insensitively), and the room as it is shown;
+    /// `ERR no-such-room` for a room nobody is in.
+    pub fn members(&self, room: Option<&RoomName>) -> Result<(RoomName, Vec<Username>), ErrorCode> {
+        let (display, mut names) = {
+            let state = self.lock();
+            match room.filter(|room| !room.is_lobby()) {
+                None => (RoomName::lobby(), state.users.keys().cloned().collect()),
+                Some(room) => {
+                    let live = state.rooms.get(room).ok_or(ErrorCode::NoSuchRoom)?;
+                    let names: Vec<Username> = live.members.keys().cloned().collect();
+                    (live.name.clone(), names)
+                }
+            }
+        };
+        names.sort_by_cached_key(Username::folded);
+        Ok((display, names))
+    }
+
+    /// A logged-in user as registered, and the rooms they are in as shown
+    /// (the lobby not among them); `None` for nobody by that name.
+    pub fn user(&self, name: &str) -> Option<(Username, Vec<RoomName>)> {
+        let name = Username::parse(name).ok()?;
+        let state = self.lock();
+        let (name, member) = state.users.get_key_value(&name)?;
+        let rooms = member
+            .rooms
+            .iter()
+            .filter_map(|room| state.rooms.get(room).map(|live| live.name.clone()))
+            .collect();
+        Some((name.clone(), rooms))
     }
 
     /// Puts `name` in `room`: every member (the joiner included) gets
@@ -288,9 +306,20 @@ impl Hub {
         Ok(())
     }
 
-    /// The `ROOMS` answer: `ROOM <room> <members>` for the lobby and every
-    /// room with members, sorted by name case-insensitively.
+    /// The `ROOMS` answer: `ROOM <room> <members>` for each of
+    /// [`Hub::room_list`].
     pub fn rooms(&self) -> Vec<u8> {
+        let rooms = self.room_list();
+        let mut out = Vec::with_capacity(rooms.len() * 24);
+        for (name, members) in &rooms {
+            ServerLine::Room(name.as_str(), *members).encode(&mut out);
+        }
+        out
+    }
+
+    /// The lobby and every room with members, with how many, sorted by name
+    /// case-insensitively.
+    pub fn room_list(&self) -> Vec<(RoomName, usize)> {
         let mut rooms: Vec<(String, RoomName, usize)> = {
             let state = self.lock();
             let lobby = RoomName::lobby();
@@ -304,11 +333,10 @@ impl Hub {
                 .collect()
         };
         rooms.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out = Vec::with_capacity(rooms.len() * 24);
-        for (_, name, members) in &rooms {
-            ServerLine::Room(name.as_str(), *members).encode(&mut out);
-        }
-        out
+        rooms
+            .into_iter()
+            .map(|(_, name, members)| (name, members))
+            .collect()
     }
 
     /// The `HISTORY` answer: the room's (the lobby's when `None`) last `count`

@@ -24,6 +24,7 @@ pub use crate::session::RateLimit;
 pub use config::{Config, Fsync};
 
 use crate::delivery::Helpers;
+use crate::front::irc::Irc;
 use crate::front::Front;
 use crate::hub::Hub;
 use crate::session::Context;
@@ -87,6 +88,7 @@ struct Acceptor {
 pub struct Server {
     addr: SocketAddr,
     web_addr: Option<SocketAddr>,
+    irc_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     acceptors: Vec<Acceptor>,
 }
@@ -95,9 +97,14 @@ impl Server {
     /// Binds the listeners and starts accepting on background threads. Port 0
     /// picks a free port: [`Server::addr`] says which.
     pub fn bind(config: Config) -> Result<Server, StartError> {
-        let mut listeners = vec![(Front::Lines, bind(config.addr, Front::Lines)?)];
+        let mut listeners = vec![(Front::Lines, bind(config.addr, &Front::Lines)?)];
         if let Some(web_addr) = config.web_addr {
-            listeners.push((Front::Web, bind(web_addr, Front::Web)?));
+            listeners.push((Front::Web, bind(web_addr, &Front::Web)?));
+        }
+        if let Some(irc_addr) = config.irc_addr {
+            let front = Front::Irc(Arc::new(Irc::new(config.irc_settings())));
+            let listener = bind(irc_addr, &front)?;
+            listeners.push((front, listener));
         }
         let log = Log {
             client_events: config.log,
@@ -144,7 +151,7 @@ impl Server {
         for (front, listener) in listeners {
             let addr = listener.local_addr().map_err(|err| StartError::Listen {
                 addr: config.addr,
-                front,
+                front: front.clone(),
                 err,
             })?;
             let what = front.describe();
@@ -153,27 +160,31 @@ impl Server {
                     None,
                     format_args!("listening on {addr} ({what}: http://{addr}/)"),
                 ),
-                Front::Lines => log.event(None, format_args!("listening on {addr} ({what})")),
+                Front::Lines | Front::Irc(_) => {
+                    log.event(None, format_args!("listening on {addr} ({what})"))
+                }
             }
             let for_thread = Arc::clone(&shared);
+            let for_loop = front.clone();
             let thread = thread::Builder::new()
                 .name(front.thread_name().into())
-                .spawn(move || accept_loop(&listener, &for_thread, front))
+                .spawn(move || accept_loop(&listener, &for_thread, &for_loop))
                 .map_err(StartError::Thread)?;
             acceptors.push((front, Acceptor { addr, thread }));
         }
-        let addr_of = |wanted: Front| {
+        let addr_of = |wanted: fn(&Front) -> bool| {
             acceptors
                 .iter()
-                .find(|(front, _)| *front == wanted)
+                .find(|(front, _)| wanted(front))
                 .map(|(_, acceptor)| acceptor.addr)
         };
         if let Some(recovered) = recovered {
             log.event(None, format_args!("{recovered}"));
         }
         Ok(Server {
-            addr: addr_of(Front::Lines).unwrap_or(config.addr),
-            web_addr: addr_of(Front::Web),
+            addr: addr_of(|front| matches!(front, Front::Lines)).unwrap_or(config.addr),
+            web_addr: addr_of(|front| matches!(front, Front::Web)),
+            irc_addr: addr_of(|front| matches!(front, Front::Irc(_))),
             shared,
             acceptors: acceptors
                 .into_iter()
@@ -190,6 +201,11 @@ impl Server {
     /// The address of the web page and WebSocket gateway, if it is on.
     pub fn web_addr(&self) -> Option<SocketAddr> {
         self.web_addr
+    }
+
+    /// The address of the IRC front, if it is on.
+    pub fn irc_addr(&self) -> Option<SocketAddr> {
+        self.irc_addr
     }
 
     /// Blocks until the server stops (it runs until [`Server::stop`]).
@@ -231,9 +247,12 @@ impl Drop for Server {
 }
 
 /// Binds a listener with a long accept queue.
-fn bind(addr: SocketAddr, front: Front) -> Result<TcpListener, StartError> {
-    let listener =
-        TcpListener::bind(addr).map_err(|err| StartError::Listen { addr, front, err })?;
+fn bind(addr: SocketAddr, front: &Front) -> Result<TcpListener, StartError> {
+    let listener = TcpListener::bind(addr).map_err(|err| StartError::Listen {
+        addr,
+        front: front.clone(),
+        err,
+    })?;
     // Best effort: with std's backlog of 128 the kernel still works, only a
     // burst of connections waits longer.
     let _ = sys::raise_listen_backlog(&listener);
@@ -269,7 +288,7 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
 /// Longest pause after failed accepts (e.g. out of file descriptors).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, front: Front) {
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, front: &Front) {
     let mut backoff = Duration::from_millis(10);
     while !shared.stopping.load(Ordering::SeqCst) {
         match listener.accept() {
@@ -292,7 +311,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, front: Front) {
     }
 }
 
-fn start_connection(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>, front: Front) {
+fn start_connection(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>, front: &Front) {
     // Lines are small and latency matters more than packet count; the writer
     // already batches everything queued into one write.
     let _ = stream.set_nodelay(true);
@@ -310,6 +329,7 @@ fn start_connection(stream: TcpStream, peer: SocketAddr, shared: &Arc<Shared>, f
     let spawned = {
         let for_thread = Arc::clone(shared);
         let stream = Arc::clone(&stream);
+        let front = front.clone();
         shared.context.threads.spawn("chat-conn", move || {
             front.serve(stream, peer, &for_thread.context);
             drop(slot);

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::delivery::{Claims, Codec, Gate, Helpers, Outbox};
 use crate::hub::{Hub, Me};
-use crate::protocol::{self, ErrorCode, ServerLine, Username};
+use crate::protocol::{self, Command, ErrorCode, ServerLine, Username};
 use crate::support::deadline::is_timeout;
 use crate::support::log::Log;
 use crate::support::threads::ThreadBudget;
@@ -98,6 +98,15 @@ pub enum Event<'a> {
     Closed,
     /// The peer broke its front's framing rules; the code is the front's own.
     Violation(u16),
+    /// A line of a front that speaks another protocol (IRC), already
+    /// translated into the command it means: it is checked and dispatched
+    /// like a parsed line (flood limit, login, errors as `ERR` lines, which
+    /// the front's codec words its own way).
+    Command(Command<'a>),
+    /// A line the front understood and answered itself (IRC's `CAP`,
+    /// `MODE`, `WHOIS`…): it counts against the flood limit like any line,
+    /// and the answer (maybe none) goes back as it is.
+    Answered(Vec<u8>),
 }
 
 /// Where a session reads from: a front's reader over the client's socket,
@@ -182,6 +191,17 @@ impl<'a> Session<'a> {
                     }
                     Flow::Continue
                 }
+                Ok(Event::Command(command)) => match self.admit_line() {
+                    Ok(()) => self.handle_command(command),
+                    Err(flow) => flow,
+                },
+                Ok(Event::Answered(bytes)) => match self.admit_line() {
+                    Ok(()) => {
+                        self.claims.push_raw(&self.outbox, &bytes);
+                        Flow::Continue
+                    }
+                    Err(flow) => flow,
+                },
                 Ok(Event::Closed) => Flow::End(Departure::Closed),
                 Ok(Event::Violation(status)) => Flow::End(Departure::WebSocketViolation(status)),
                 Err(err) if is_timeout(&err) => Flow::End(Departure::IdleTimeout),
@@ -235,7 +255,11 @@ impl<'a> Session<'a> {
             self.reply(ServerLine::Err(ErrorCode::InvalidUtf8));
             return Flow::Continue;
         };
-        let command = protocol::parse(line);
+        self.handle_command(protocol::parse(line))
+    }
+
+    /// Carries out one admitted command, answering a refusal with `ERR`.
+    fn handle_command(&mut self, command: Command<'_>) -> Flow {
         if self.name.is_none() && command.needs_login() {
             self.reply(ServerLine::Err(ErrorCode::NotLoggedIn));
             return Flow::Continue;
