@@ -12,7 +12,7 @@
 //! | folder | concern |
 //! |---|---|
 //! | [`server`] | configuration, listeners, the accept loop and its limits, stopping |
-//! | `front/` | one folder per way in (`lines/`, `web/`): bytes ↔ events and server lines, refusals |
+//! | `front/` | one folder per way in (`lines/`, `web/`, `irc/`): bytes ↔ events and server lines, refusals |
 //! | `session/` | one connection's life: read, dispatch commands to the hub, flood limit, departure |
 //! | `hub/` | the shared state behind one lock and one order: users, rooms, their history |
 //! | `delivery/` | outboxes, claims, fan-out helpers: bytes to sockets, never blocking |
