@@ -283,6 +283,12 @@ fn who_whois_list_topic_and_mode() {
     );
     assert!(all[2].contains(" otherNick H :0 Real otherNick"));
     assert_eq!(all[3], from_server("315 otherNick * :End of WHO list"));
+    other.send("WHO * o");
+    assert_eq!(
+        other.sync(),
+        [from_server("315 otherNick * :End of WHO list")],
+        "nobody is an operator"
+    );
     other.send("WHO idontexist");
     assert_eq!(
         other.sync(),
@@ -603,4 +609,108 @@ fn the_flood_limit_applies_to_irc_lines() {
         rest.ends_with("ERROR :Closing Link: 127.0.0.1 (Excess Flood)\r\n"),
         "{rest}"
     );
+}
+
+#[test]
+fn a_full_server_refuses_in_irc_words() {
+    let server = irc::start_with(|config| config.max_clients = 1);
+    let addr = irc::addr(&server);
+    let _first = Irc::join_server(addr, "first");
+    let mut second = Irc::connect(addr);
+    assert_eq!(
+        second.read_to_close(),
+        "ERROR :Closing Link: 127.0.0.1 (server-full)\r\n"
+    );
+}
+
+/// A small deterministic generator (xorshift), for the fuzz test below.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[self.below(from.len())]
+    }
+}
+
+#[test]
+fn random_irc_lines_never_take_the_connection_or_the_server_down() {
+    let server = irc::start_with(|_| {});
+    let addr = irc::addr(&server);
+    let mut line_user = Client::login(server.addr(), "watch");
+    let commands = [
+        "PRIVMSG", "NOTICE", "JOIN", "PART", "NAMES", "WHO", "WHOIS", "WHOWAS", "LIST", "TOPIC",
+        "MODE", "AWAY", "ISON", "USERHOST", "PING", "PONG", "CAP", "NICK", "USER", "PASS",
+        "LUSERS", "MOTD", "KICK", "privmsg", "@t=1", ":pre",
+    ];
+    let words = [
+        "#a",
+        "#lobby",
+        "#LOBBY",
+        "#",
+        "##",
+        "#é",
+        "fuzz",
+        "watch",
+        "*",
+        "?",
+        "0",
+        "o",
+        "%tn,1",
+        "+i",
+        "-i",
+        "b",
+        "LS",
+        "REQ",
+        "END",
+        "LIST",
+        ":",
+        ":hello there",
+        ":\x01ACTION x\x01",
+        ":\x01VERSION\x01",
+        ":\x02\x0304,12c",
+        ",",
+        "#a,#b,,",
+        "a,b,c,d,e,f",
+        "\u{202e}",
+        "\u{FFFD}",
+        "\0",
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut fuzz = Irc::join_server(addr, "fuzz");
+    line_user.expect("INFO fuzz connected");
+    let mut batch = Vec::new();
+    for _ in 0..2000 {
+        let mut line = rng.pick(&commands).to_string();
+        for _ in 0..rng.below(6) {
+            line.push(' ');
+            line.push_str(rng.pick(&words));
+        }
+        if rng.below(20) == 0 {
+            // A few raw bytes that are not UTF-8, or a stray CR.
+            batch.extend_from_slice(line.as_bytes());
+            batch.extend_from_slice(b" \xff\xfe\r\x80\r\n");
+        } else {
+            batch.extend_from_slice(line.as_bytes());
+            batch.extend_from_slice(b"\r\n");
+        }
+    }
+    fuzz.send_raw(&batch);
+    // Still there, and still itself.
+    fuzz.send("PING :still-here");
+    fuzz.until(" :still-here");
+    fuzz.send("WHOIS fuzz");
+    let whois = fuzz.until(" 318 ");
+    assert!(
+        whois.iter().any(|line| line.contains(" 311 fuzz fuzz ")),
+        "{whois:#?}"
+    );
+    line_user.send("DM fuzz are you ok");
+    fuzz.until(":watch!watch@chat PRIVMSG fuzz :are you ok");
 }

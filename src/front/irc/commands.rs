@@ -162,7 +162,13 @@ impl Client<'_> {
                     replies.numeric(steps.reply(), RPL_ENDOFNAMES, &["*"], "End of /NAMES list")
                 }
             },
-            "WHO" => self.here.who(message.param(0), steps.reply()),
+            "WHO" => {
+                // `WHO <mask> o`; a WHOX field list (`%…`) is not that.
+                let flags = message.param(1).filter(|flags| !flags.starts_with('%'));
+                let operators_only = flags.is_some_and(|flags| flags.contains('o'));
+                self.here
+                    .who(message.param(0), operators_only, steps.reply());
+            }
             "WHOIS" => match message.params.last() {
                 Some(nicks) => {
                     let nick = nicks.split(',').next().unwrap_or(nicks);

@@ -191,27 +191,30 @@ impl Codec for IrcCodec {
         let registry = &self.irc.registry;
         for raw in lines.split(|&b| b == b'\n').filter(|raw| !raw.is_empty()) {
             let text = String::from_utf8_lossy(raw);
+            let me = match (&state.identity, state.registered) {
+                (Some(identity), true) => identity.nick.to_string(),
+                _ => "*".to_string(),
+            };
+            let replies = Replies {
+                server: &self.irc.settings.name,
+                me: &me,
+            };
+            // A line this build does not know (a newer server's) is still said.
             let Some(line) = ServerLine::parse(&text) else {
+                replies.notice(out, &text);
                 continue;
             };
             if line == ServerLine::Ok {
                 self.welcome(&mut state, now.as_deref(), out);
                 continue;
             }
-            let me = match (&state.identity, state.registered) {
-                (Some(identity), true) => identity.nick.to_string(),
-                _ => "*".to_string(),
-            };
             if let ServerLine::Join(room, name) = line {
                 if name.eq_ignore_ascii_case(&me) {
                     state.joined.push(room.to_string());
                 }
             }
             let to = Recipient {
-                replies: Replies {
-                    server: &self.irc.settings.name,
-                    me: &me,
-                },
+                replies,
                 time: now.as_deref(),
             };
             translate(line, &to, &state.pending, &|name| registry.seen(name), out);

@@ -86,11 +86,14 @@ impl Here<'_> {
             .numeric(out, RPL_ENDOFNAMES, &[channel], "End of /NAMES list");
     }
 
-    /// `352`s and `315` for `WHO <mask>`: everybody for `*` (or nothing),
-    /// a room's members for `#room`, else the nicks the glob mask matches.
-    pub fn who(&self, mask: Option<&str>, out: &mut Vec<u8>) {
+    /// `352`s and `315` for `WHO <mask> [o]`: everybody for `*` (or
+    /// nothing), a room's members for `#room`, else the nicks the glob mask
+    /// matches; nobody for `o` (operators only), as there are none.
+    pub fn who(&self, mask: Option<&str>, operators_only: bool, out: &mut Vec<u8>) {
         let mask = mask.filter(|mask| !mask.is_empty()).unwrap_or("*");
-        let (channel, names) = if mask.starts_with('#') {
+        let (channel, names) = if operators_only {
+            (String::new(), Vec::new())
+        } else if mask.starts_with('#') {
             match RoomName::parse(mask).map(|room| self.hub.members(Some(&room))) {
                 Ok(Ok((shown, names))) => (shown.to_string(), names),
                 _ => (String::new(), Vec::new()),
