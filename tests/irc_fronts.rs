@@ -12,7 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::irc::{self, Irc, SERVER};
-use common::ws::Ws;
+use common::ws::{self, Ws};
 use common::{Client, PATIENCE};
 
 #[test]
@@ -139,13 +139,19 @@ fn two_irc_users_see_each_other_as_irc_users() {
 /// The room lines one member saw, as `(from, text)`.
 type Said = Vec<(String, String)>;
 
+/// `(from, text)` of a line-protocol message in `#order`.
+fn order_message(line: &str) -> Option<(String, String)> {
+    let (from, text) = line.strip_prefix("MSG #order ")?.split_once(' ')?;
+    Some((from.to_string(), text.to_string()))
+}
+
 /// A room member on threads of its own: one sends `burst` on `out`, the
 /// other collects `want` room messages with `listen` (`None` for any other
 /// line) and reports them as `name`'s.
 fn member(
     name: String,
     mut out: TcpStream,
-    burst: String,
+    burst: Vec<u8>,
     mut listen: impl FnMut() -> Option<(String, String)> + Send + 'static,
     want: usize,
     done: mpsc::Sender<(String, Said)>,
@@ -157,14 +163,20 @@ fn member(
         }
         let _ = done.send((name, said));
     });
-    thread::spawn(move || out.write_all(burst.as_bytes()).unwrap())
+    thread::spawn(move || out.write_all(&burst).unwrap())
 }
 
 #[test]
 fn one_order_per_room_across_fronts() {
     const EACH: usize = 200;
-    let server = irc::start_with(|_| {});
+    let server = irc::start_with(|config| config.web_addr = Some("127.0.0.1:0".parse().unwrap()));
     let irc_addr = irc::addr(&server);
+    let mut browser = Ws::connect(server.web_addr().unwrap());
+    browser.send("LOGIN w1");
+    browser.expect("OK");
+    browser.send("JOIN #order");
+    browser.expect("JOIN #order w1");
+    browser.expect("HISTORY #order 0");
     let mut lines: Vec<Client> = ["l1", "l2"]
         .iter()
         .map(|n| Client::login(server.addr(), n))
@@ -183,28 +195,25 @@ fn one_order_per_room_across_fronts() {
         irc.send("JOIN #order");
         irc.until(" 366 ");
     }
-    let total = EACH * 4;
+    let total = EACH * 5;
     let (done, results) = mpsc::channel::<(String, Said)>();
     let mut senders = Vec::new();
     for (i, mut line) in lines.into_iter().enumerate() {
         let name = format!("l{}", i + 1);
         let burst = (0..EACH)
             .map(|n| format!("MSG #order {name} {n}\n"))
-            .collect();
+            .collect::<String>()
+            .into_bytes();
         let out = line.stream.try_clone().unwrap();
-        let listen = move || {
-            let got = line.line();
-            let rest = got.strip_prefix("MSG #order ")?;
-            let (from, text) = rest.split_once(' ')?;
-            Some((from.to_string(), text.to_string()))
-        };
+        let listen = move || order_message(&line.line());
         senders.push(member(name, out, burst, listen, total, done.clone()));
     }
     for (i, mut irc) in ircs.into_iter().enumerate() {
         let name = format!("i{}", i + 1);
         let burst = (0..EACH)
             .map(|n| format!("PRIVMSG #order :{name} {n}\r\n"))
-            .collect();
+            .collect::<String>()
+            .into_bytes();
         let out = irc.stream.try_clone().unwrap();
         let listen = move || {
             let got = irc.line();
@@ -215,11 +224,16 @@ fn one_order_per_room_across_fronts() {
         // Its own messages are not sent back to an IRC client.
         senders.push(member(name, out, burst, listen, total - EACH, done.clone()));
     }
-    drop(done);
+    let burst = (0..EACH)
+        .flat_map(|n| ws::text_frame(&format!("MSG #order w1 {n}")))
+        .collect();
+    let out = browser.stream.try_clone().unwrap();
+    let listen = move || order_message(&browser.line());
+    senders.push(member("w1".into(), out, burst, listen, total, done));
     for sender in senders {
         sender.join().unwrap();
     }
-    let mut seen: Vec<(String, Said)> = (0..4)
+    let mut seen: Vec<(String, Said)> = (0..5)
         .map(|_| {
             results
                 .recv_timeout(PATIENCE * 3)
@@ -227,13 +241,13 @@ fn one_order_per_room_across_fronts() {
         })
         .collect();
     seen.sort();
-    // A line user sees everything, its own messages included.
+    // A line or WebSocket user sees everything, its own messages included.
     let reference = seen.iter().find(|(who, _)| who == "l1").unwrap().1.clone();
     assert_eq!(reference.len(), total);
     for (who, said) in &seen {
         let expected: Said = reference
             .iter()
-            .filter(|(from, _)| from != who || who.starts_with('l'))
+            .filter(|(from, _)| from != who || !who.starts_with('i'))
             .cloned()
             .collect();
         assert_eq!(said, &expected, "{who} saw the room in another order");

@@ -44,28 +44,10 @@ impl Ws {
 
     /// Sends one frame, masked as a client must (or not, to break the rules).
     pub fn send_frame(&mut self, first_byte: u8, payload: &[u8], masked: bool) {
-        let mut frame = vec![first_byte];
-        let mask_bit = if masked { 0x80 } else { 0 };
-        match payload.len() {
-            n if n < 126 => frame.push(mask_bit | n as u8),
-            n if n <= 0xffff => {
-                frame.push(mask_bit | 126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(mask_bit | 127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        let key = [0x37, 0xfa, 0x21, 0x3d];
-        if masked {
-            frame.extend_from_slice(&key);
-            frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-        } else {
-            frame.extend_from_slice(payload);
-        }
         // The server may already have closed on us: that is what some tests check.
-        let _ = self.stream.write_all(&frame);
+        let _ = self
+            .stream
+            .write_all(&encode_frame(first_byte, payload, masked));
     }
 
     pub fn send(&mut self, line: &str) {
@@ -115,4 +97,34 @@ impl Ws {
             }
         }
     }
+}
+
+/// One frame as a client sends it: masked (or not, to break the rules).
+pub fn encode_frame(first_byte: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mut frame = vec![first_byte];
+    let mask_bit = if masked { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => frame.push(mask_bit | n as u8),
+        n if n <= 0xffff => {
+            frame.push(mask_bit | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(mask_bit | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let key = [0x37, 0xfa, 0x21, 0x3d];
+    if masked {
+        frame.extend_from_slice(&key);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    } else {
+        frame.extend_from_slice(payload);
+    }
+    frame
+}
+
+/// A text frame carrying `line`, as a browser sends it.
+pub fn text_frame(line: &str) -> Vec<u8> {
+    encode_frame(0x81, line.as_bytes(), true)
 }

@@ -195,6 +195,9 @@ impl Client {
             });
             state.welcome = welcome;
         }
+        // The hook for accounts: a `ready.password` (from PASS) will make
+        // this their `AUTH <nick> <password>` rather than `LOGIN`; the hub's
+        // answer comes back through the codec either way (`OK` or `ERR`).
         steps.call(
             Call::Login(nick.to_string()),
             Pending::Login(nick.to_string()),
@@ -210,9 +213,8 @@ impl Client {
         let mut more = Vec::new();
         let here = self.here();
         here.names(LOBBY, &mut more);
-        // Accounts plug in here: with them, a PASS becomes their AUTH
-        // instead of LOGIN (see `log_in`). Until then no nick has an
-        // account, so the password was not used, and the client is told.
+        // Until accounts plug in (see `log_in`) no nick has one, so the
+        // password was not used, and the client is told.
         if ready.password.is_some() {
             let text = format!(
                 "There is no account for {} on this server: the password (PASS) was not used",
