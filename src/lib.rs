@@ -13,10 +13,10 @@
 //! |---|---|
 //! | [`server`] | configuration, listeners, the accept loop and its limits, stopping |
 //! | `front/` | one folder per way in (`lines/`, `web/`, `irc/`): bytes ↔ events and server lines, refusals |
-//! | `session/` | one connection's life: read, dispatch commands to the hub, flood limit, departure |
-//! | `hub/` | the shared state behind one lock and one order: users, rooms, their history |
+//! | `session/` | one connection's life: read, dispatch commands to the hub, flood limit, password throttle and hashing, departure |
+//! | `hub/` | the shared state behind one lock and one order: users, rooms, their history, accounts |
 //! | `delivery/` | outboxes, claims, fan-out helpers: bytes to sockets, never blocking |
-//! | `store/` | history on disk: checksummed records, recovery, compaction, `fsync` |
+//! | `store/` | history and accounts on disk: checksummed records, recovery, compaction, `fsync` |
 //! | [`protocol`] | the wire format, pure: commands, server lines, names, error codes |
 //! | [`support`] | small adaptors: system calls, threads, log, CLI, hashing, locks |
 //!

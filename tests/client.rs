@@ -124,12 +124,8 @@ impl Drop for Running {
 /// Runs the client with all of `input` piped in, to its exit.
 fn script(addr: SocketAddr, args: &[&str], input: &str) -> Ended {
     let mut client = Running::start(addr, args, &[]);
-    client
-        .stdin
-        .as_mut()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    // A client that already left (a refused name) no longer reads.
+    let _ = client.stdin.as_mut().unwrap().write_all(input.as_bytes());
     client.close_input_and_wait()
 }
 
@@ -179,8 +175,18 @@ fn help_version_and_bad_flags() {
         "--name",
         "--raw",
         "--heartbeat",
+        "--reconnect",
+        "--no-reconnect",
+        "--history",
+        "--no-bell",
         "/who",
         "/dm",
+        "/join",
+        "/part",
+        "/rooms",
+        "/history",
+        "/go",
+        "Exit status",
     ] {
         assert!(text.contains(flag), "--help does not mention {flag}");
     }
@@ -252,26 +258,88 @@ fn a_script_is_sent_whole_and_every_answer_is_shown_before_exit_0() {
 }
 
 #[test]
-fn the_name_is_asked_for_and_asked_again_when_refused() {
+fn a_script_whose_name_is_refused_exits_3_and_sends_nothing_else() {
+    let server = common::start();
+    let mut bob = Client::login(server.addr(), "bob");
+    // The name comes from --name or the first line, never from a later line.
+    let ended = script(server.addr(), &["--name", "bob"], "ok\nbuild 42 passed\n");
+    assert_eq!(ended.code, 3, "stderr: {}", ended.stderr);
+    assert_eq!(
+        ended.stderr,
+        "cannot log in as bob: that name is taken, please choose another\n"
+    );
+    assert_eq!(ended.rest, Vec::<String>::new());
+    let ended = script(server.addr(), &[], "bob\nbad name\n\nLOGIN carol\nhi\n");
+    assert_eq!(ended.code, 3, "stderr: {}", ended.stderr);
+    assert_eq!(ended.rest, ["Enter your username: "]);
+    let ended = script(server.addr(), &["--name", "bad name"], "hello\nalice\n");
+    assert_eq!(ended.code, 3, "stderr: {}", ended.stderr);
+    assert_eq!(
+        ended.stderr,
+        "cannot log in as bad name: a name is 1 to 32 letters, digits, '_', '.' or '-'\n"
+    );
+    // A name longer than the server's line limit gets `ERR line-too-long`,
+    // which answers the login too.
+    let huge = "n".repeat(5000);
+    let ended = script(server.addr(), &["--name", &huge], "hello\n");
+    assert_eq!(
+        ended.code,
+        3,
+        "stderr: {}",
+        &ended.stderr[..80.min(ended.stderr.len())]
+    );
+    // Nobody got in, and nothing was said.
+    bob.expect_nothing_pending();
+}
+
+#[test]
+fn a_script_reads_its_first_line_as_the_name() {
     let server = common::start();
     let mut alice = Client::login(server.addr(), "alice");
-    let ended = script(server.addr(), &[], "alice\nbad name\n\nLOGIN bob\nhi\n");
+    let ended = script(server.addr(), &[], "bot\nhi\n");
     assert_eq!(ended.code, 0, "stderr: {}", ended.stderr);
     let shown: Vec<String> = ended.rest.iter().map(|l| untimed(l)).collect();
-    let ask = "Enter your username: ";
     assert_eq!(
         shown,
         [
-            format!("{ask}*** that name is taken, please choose another"),
-            format!("{ask}*** a name is 1 to 32 letters, digits, '_', '.' or '-'"),
-            // The blank line is asked again without bothering the server.
-            format!("{ask}{ask}*** logged in as bob{WELCOME}"),
-            "[t] bob: hi".into(),
+            format!("Enter your username: *** logged in as bot{WELCOME}"),
+            "[t] bot: hi".into()
         ]
     );
-    alice.expect("INFO bob connected");
-    alice.expect("MSG bob hi");
-    alice.expect("INFO bob disconnected");
+    alice.expect("INFO bot connected");
+    alice.expect("MSG bot hi");
+    alice.expect("INFO bot disconnected");
+}
+
+#[test]
+fn only_exact_protocol_commands_are_sent_as_typed_and_long_lines_say_the_limit() {
+    let server = common::start();
+    let mut watcher = Client::login(server.addr(), "watcher");
+    let long = "y".repeat(5000);
+    let ended = script(
+        server.addr(),
+        &["--name", "bot"],
+        &format!("WHO IS THERE?\n{long}\nQUIT SMOKING\n"),
+    );
+    assert_eq!(ended.code, 0, "stderr: {}", ended.stderr);
+    let mut shown: Vec<String> = ended.rest.iter().map(|l| untimed(l)).collect();
+    // Refused at once, so perhaps before the echo of the line before it.
+    let refusal = "*** that line is 5004 bytes, over the 4096 the server takes; it was not sent";
+    let at = shown.iter().position(|l| l == refusal);
+    assert!(at.is_some(), "{shown:?}");
+    shown.retain(|l| l != refusal);
+    assert_eq!(
+        shown,
+        [
+            format!("*** logged in as bot{WELCOME}"),
+            "[t] bot: WHO IS THERE?".into(),
+            "[t] bot: QUIT SMOKING".into(),
+        ]
+    );
+    watcher.expect("INFO bot connected");
+    watcher.expect("MSG bot WHO IS THERE?");
+    watcher.expect("MSG bot QUIT SMOKING");
+    watcher.expect("INFO bot disconnected");
 }
 
 #[test]
@@ -308,10 +376,11 @@ fn messages_dms_and_notices_are_shown_in_local_time_and_quit_leaves() {
     assert!(pong.ends_with(" ms"), "{pong}");
     bot.type_line("/help");
     assert_eq!(bot.line(), "*** commands:");
-    let help: Vec<String> = (0..7).map(|_| bot.line()).collect();
+    // The rooms and history commands joined the list (issue 11).
+    let help: Vec<String> = (0..13).map(|_| bot.line()).collect();
     assert_eq!(
         help.iter().filter(|l| l.starts_with("***   /")).count(),
-        5,
+        10,
         "{help:?}"
     );
     bot.type_line("/who");
@@ -429,4 +498,104 @@ fn a_server_that_stops_answering_means_connection_lost() {
     assert_eq!(ended.rest, Vec::<String>::new());
     drop(bot);
     server.join().unwrap();
+}
+
+#[test]
+fn a_server_that_answers_pings_but_never_the_login_is_given_up_on() {
+    let (addr, server) = fake_server(|stream| {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+            if let Some(token) = line.trim_end().strip_prefix("PING ") {
+                let _ = (&stream).write_all(format!("PONG {token}\n").as_bytes());
+            }
+            line.clear();
+        }
+    });
+    // Patience is 5 heartbeats, the login gets twice that: 2 s here.
+    let mut bot = Running::start(addr, &["--name", "bot", "--heartbeat", "0.2"], &[]);
+    let ended = bot.wait();
+    assert_eq!(ended.code, 1);
+    assert_eq!(ended.stderr, "the server did not answer the login\n");
+    drop(bot);
+    server.join().unwrap();
+}
+
+#[test]
+fn quit_works_while_the_server_trickles_a_line_that_never_ends() {
+    let (addr, server) = fake_server(|stream| {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut login = String::new();
+        reader.read_line(&mut login).unwrap();
+        (&stream).write_all(b"OK\n").unwrap();
+        // Three bytes a second, never a newline, until the client goes.
+        for _ in 0..200 {
+            if (&stream).write_all(b"abc").is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let mut bot = Running::start(addr, &["--name", "bot"], &[]);
+    assert_eq!(bot.line(), format!("*** logged in as bot{WELCOME}"));
+    let asked = Instant::now();
+    bot.type_line("/quit");
+    let ended = bot.wait();
+    assert_eq!(ended.code, 0, "stderr: {}", ended.stderr);
+    assert!(
+        asked.elapsed() < PATIENCE,
+        "quit took {:?}",
+        asked.elapsed()
+    );
+    drop(bot);
+    server.join().unwrap();
+}
+
+#[test]
+fn a_script_asked_to_reconnect_survives_a_restart_and_shows_what_it_missed_once() {
+    let data = common::TempDir::new("client-reconnect");
+    let server = common::start_in(&data);
+    let addr = server.addr();
+    let mut alice = Client::login(addr, "alice");
+    alice.send("MSG before");
+    alice.expect("MSG alice before");
+    let mut bot = Running::start(
+        addr,
+        &["--name", "bot", "--reconnect", "--heartbeat", "0.3"],
+        &[],
+    );
+    assert_eq!(bot.line(), format!("*** logged in as bot{WELCOME}"));
+    alice.expect("INFO bot connected");
+    alice.send("MSG seen live");
+    assert_eq!(untimed(&bot.line()), "[t] alice: seen live");
+    server.stop();
+    // Perhaps `*** alice left` first: the server hangs up on her too.
+    let mut before_loss = Vec::new();
+    while !before_loss
+        .iter()
+        .any(|l: &String| l.contains("connecting again in"))
+    {
+        before_loss.push(bot.line());
+        assert!(before_loss.len() < 5, "{before_loss:?}");
+    }
+    let server = common::restart_in(&data, addr);
+    let mut alice = Client::login(server.addr(), "alice");
+    alice.send("MSG said meanwhile");
+    alice.expect("MSG alice said meanwhile");
+    let mut shown = Vec::new();
+    while !shown
+        .iter()
+        .any(|l: &String| l.starts_with("*** reconnected as bot"))
+    {
+        shown.push(untimed(&bot.line()));
+        assert!(shown.len() < 20, "{shown:?}");
+    }
+    // Said before the client was back: fetched with HISTORY and shown once,
+    // without what it had seen already.
+    assert_eq!(untimed(&bot.line()), "[t] (history) alice: said meanwhile");
+    alice.send("MSG and live again");
+    assert_eq!(untimed(&bot.line()), "[t] alice: and live again");
+    let ended = bot.close_input_and_wait();
+    assert_eq!(ended.code, 0, "stderr: {}", ended.stderr);
+    assert_eq!(ended.rest, Vec::<String>::new());
 }

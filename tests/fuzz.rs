@@ -14,24 +14,9 @@ use std::thread;
 use std::time::Duration;
 
 use chat::protocol;
+use chat::support::rng::Rng;
 use chat::{LineReader, Next};
 use common::{start_with, Client};
-
-/// xorshift64*: tiny, fast and good enough to drive a fuzzer.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 fn seed() -> u64 {
     std::env::var("CHAT_FUZZ_SEED")
@@ -44,7 +29,7 @@ fn seed() -> u64 {
 /// Runs `body` and names the seed if it panics.
 fn with_seed(name: &str, body: impl FnOnce(&mut Rng)) {
     let seed = seed();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut rng)));
     if let Err(panic) = outcome {
         eprintln!("{name} failed; replay with CHAT_FUZZ_SEED={seed}");
@@ -83,7 +68,7 @@ fn stream(rng: &mut Rng, max_len: usize) -> Vec<u8> {
     let mut out = Vec::new();
     while out.len() < max_len {
         match rng.below(10) {
-            0 => out.extend((0..rng.below(64)).map(|_| rng.next() as u8)),
+            0 => out.extend((0..rng.below(64)).map(|_| rng.next_u64() as u8)),
             1 => out.extend(std::iter::repeat_n(b'a', rng.below(9000))),
             2 => out.push(b'\n'),
             _ => out.extend_from_slice(PIECES[rng.below(PIECES.len())]),
@@ -131,7 +116,7 @@ fn the_line_reader_stays_within_its_limit() {
             let len = rng.below(100_000);
             let data = stream(rng, len);
             let max_line = 1 + rng.below(5000);
-            let mut chop_rng = Rng(rng.next() | 1);
+            let mut chop_rng = Rng::new(rng.next_u64());
             let mut reader = LineReader::new(
                 Chopped {
                     data: &data,
@@ -178,7 +163,7 @@ fn a_live_server_survives_200_fuzzing_connections() {
     with_seed("a_live_server_survives_200_fuzzing_connections", |rng| {
         let workers: Vec<_> = (0..THREADS)
             .map(|_| {
-                let mut rng = Rng(rng.next() | 1);
+                let mut rng = Rng::new(rng.next_u64());
                 thread::spawn(move || {
                     for _ in 0..CONNECTIONS / THREADS {
                         let mut conn = TcpStream::connect(addr).expect("connect");

@@ -150,6 +150,26 @@ fn retention_keeps_the_newest() {
     assert_eq!(seqs, [8, 9, 10, 11, 12]);
 }
 
+/// Three users who join `#busy` and each send `count` messages there.
+fn flood_busy(addr: std::net::SocketAddr, count: usize) -> Vec<thread::JoinHandle<()>> {
+    (0..3)
+        .map(|f| {
+            thread::spawn(move || {
+                let name = format!("flooder{f}");
+                let mut client = Client::login(addr, &name);
+                client.send("JOIN #busy");
+                let joined = format!("JOIN #busy {name}");
+                while client.line() != joined {}
+                for n in 0..count {
+                    client.send(&format!("MSG #busy {n}"));
+                }
+                client.send("PING done");
+                while client.line() != "PONG done" {}
+            })
+        })
+        .collect()
+}
+
 /// While others flood the room, a history block arrives whole: header, then
 /// exactly its lines, nothing in between.
 #[test]
@@ -160,22 +180,7 @@ fn history_blocks_are_never_interrupted() {
     reader.send("JOIN #busy");
     reader.expect("JOIN #busy reader");
     reader.expect("HISTORY #busy 0");
-    let flooders: Vec<_> = (0..3)
-        .map(|f| {
-            thread::spawn(move || {
-                let name = format!("flooder{f}");
-                let mut client = Client::login(addr, &name);
-                client.send("JOIN #busy");
-                let joined = format!("JOIN #busy {name}");
-                while client.line() != joined {}
-                for n in 0..300 {
-                    client.send(&format!("MSG #busy {n}"));
-                }
-                client.send("PING done");
-                while client.line() != "PONG done" {}
-            })
-        })
-        .collect();
+    let flooders = flood_busy(addr, 300);
     let mut blocks = 0;
     for _ in 0..20 {
         reader.send("HISTORY #busy 100");
@@ -194,6 +199,61 @@ fn history_blocks_are_never_interrupted() {
         }
     }
     assert_eq!(blocks, 20);
+    for flooder in flooders {
+        flooder.join().unwrap();
+    }
+}
+
+/// A `HISTORY` answer agrees with the live lines around it: every message a
+/// member received before the block is in it, and none received after it is,
+/// so a client can merge the two by sequence number (the web page does, after
+/// a reconnect) without a gap or a duplicate.
+#[test]
+fn a_history_block_splits_the_live_lines_exactly() {
+    let server = start();
+    let addr = server.addr();
+    let mut reader = Client::login(addr, "reader");
+    reader.send("JOIN #busy");
+    reader.expect("JOIN #busy reader");
+    reader.expect("HISTORY #busy 0");
+    let flooders = flood_busy(addr, 2000);
+    // The reader joined first, so the n-th live message it gets has seq n.
+    let mut live = 0u64;
+    let mut joined = 0;
+    while joined < 3 {
+        let line = reader.line();
+        if line.starts_with("JOIN #busy flooder") {
+            joined += 1;
+        } else if line.starts_with("MSG #busy ") {
+            live += 1;
+        }
+    }
+    // Big blocks: the longer a block takes to queue, the likelier a live
+    // line is to come between the lock and the queue, if it can.
+    for _ in 0..100 {
+        reader.send("HISTORY #busy 1000");
+        loop {
+            let line = reader.line();
+            if line.starts_with("MSG #busy ") {
+                live += 1;
+            } else if let Some(count) = line.strip_prefix("HISTORY #busy ") {
+                let count: usize = count.parse().unwrap();
+                let mut newest = 0;
+                for _ in 0..count {
+                    let hist = reader.line();
+                    let seq = hist
+                        .strip_prefix("HIST #busy ")
+                        .and_then(|rest| rest.split(' ').next().and_then(|seq| seq.parse().ok()));
+                    newest = seq.unwrap_or_else(|| panic!("not a history line: {hist}"));
+                }
+                assert_eq!(
+                    newest, live,
+                    "the block's newest seq vs live lines before it"
+                );
+                break;
+            }
+        }
+    }
     for flooder in flooders {
         flooder.join().unwrap();
     }

@@ -176,6 +176,59 @@ fn pass_without_an_account_is_said_to_be_unused() {
 }
 
 #[test]
+fn pass_is_the_accounts_auth() {
+    let server = irc::start_with(|_| {});
+    let addr = irc::addr(&server);
+    let mut owner = Client::login(server.addr(), "alice");
+    owner.send("REGISTER correcthorse");
+    owner.expect("OK");
+    owner.send("QUIT");
+    owner.expect("BYE");
+    let mut watcher = Client::login(server.addr(), "watch");
+    // Without the password the nick is refused as registered; another works.
+    let mut bare = Irc::connect(addr);
+    bare.send("NICK alice");
+    bare.send("USER a 0 * :A");
+    bare.expect(&from_server(
+        "433 * alice :Nickname is registered: connect with its password (PASS)",
+    ));
+    bare.send("NICK notalice");
+    bare.until(" 366 notalice #lobby ");
+    watcher.expect("INFO notalice connected");
+    // A wrong password: 464, then the connection closes.
+    let mut wrong = Irc::connect(addr);
+    wrong.send("PASS wronghorse");
+    wrong.send("NICK alice");
+    wrong.send("USER a 0 * :A");
+    assert_eq!(
+        wrong.read_to_close(),
+        ":irc.test 464 * :Password incorrect\r\nERROR :Closing Link: 127.0.0.1 (Password incorrect)\r\n"
+    );
+    // The right one: in as alice, with nothing said about the password.
+    let join = |password: &str| {
+        let mut alice = Irc::connect(addr);
+        alice.send(&format!("PASS {password}"));
+        alice.send("NICK alice");
+        alice.send("USER a 0 * :A");
+        alice.nick = "alice".into();
+        alice.until(" 366 alice #lobby ");
+        alice
+    };
+    let mut first = join("correcthorse");
+    first.expect_nothing_pending();
+    watcher.expect("INFO alice connected");
+    // The password on another connection takes the name over.
+    let _second = join("correcthorse");
+    let rest = first.read_to_close();
+    assert!(
+        rest.ends_with("ERROR :Closing Link: 127.0.0.1 (Logged in elsewhere)\r\n"),
+        "{rest}"
+    );
+    watcher.expect("INFO alice disconnected");
+    watcher.expect("INFO alice connected");
+}
+
+#[test]
 fn join_part_messages_and_names() {
     let server = irc::start_with(|_| {});
     let addr = irc::addr(&server);

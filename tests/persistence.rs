@@ -60,10 +60,15 @@ fn a_restarted_server_remembers_every_room() {
         alice.send(&format!("MSG l{n}"));
         alice.expect(&format!("MSG alice l{n}"));
     }
-    drop(alice);
+    // Users still connected while it stops: their threads end after the hang-up.
+    let connected: Vec<Client> = (0..20)
+        .map(|i| Client::login(server.addr(), &format!("idle{i}")))
+        .collect();
     server.stop();
+    drop((alice, connected));
 
-    let server = bind_on(&dir);
+    // Stopped means the directory is free: a new server starts on it at once.
+    let server = Server::bind(on_disk(&dir)).expect("the data directory is free after stop");
     let mut bob = Client::login(server.addr(), "bob");
     let rust = history(&mut bob, "HISTORY #rust", "#Rust");
     assert_eq!(texts(&rust), ["r1", "r2", "r3"]);

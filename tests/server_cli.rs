@@ -30,6 +30,7 @@ fn help_and_version() {
         "--idle-timeout",
         "--max-clients",
         "--max-line",
+        "--pbkdf2-iterations",
     ] {
         assert!(out.contains(flag), "--help mentions {flag}");
     }
@@ -49,6 +50,8 @@ fn bad_flags_exit_2_with_usage() {
         &["--port"],
         &["--idle-timeout", "0"],
         &["--max-clients", "-3"],
+        &["--pbkdf2-iterations", "0"],
+        &["--pbkdf2-iterations", "10000001"],
         &["stray"],
     ] {
         let (code, out, err) = run(args);

@@ -66,6 +66,8 @@ pub enum Farewell {
     Bye(Option<&'static str>),
     /// `BYE too-slow`: the client was dropped because it does not read.
     TooSlow,
+    /// `BYE logged-in-elsewhere`: `AUTH` on another connection took the name.
+    TakenOver,
     /// No last line: the peer is gone, or the session ended without words.
     Silent,
     /// No last line: the client broke its front's framing rules; the code is
@@ -79,6 +81,7 @@ impl Farewell {
         match self {
             Farewell::Bye(reason) => Some(ServerLine::Bye(reason)),
             Farewell::TooSlow => Some(ServerLine::Bye(Some("too-slow"))),
+            Farewell::TakenOver => Some(ServerLine::Bye(Some("logged-in-elsewhere"))),
             Farewell::Silent | Farewell::Violation(_) => None,
         }
     }

@@ -1,5 +1,6 @@
-//! The hub: the logged-in users, their rooms and the rooms' history, behind
-//! one lock shared by every connection, and every operation on them.
+//! The hub: the logged-in users, their rooms and the rooms' history, and the
+//! registered names, behind one lock shared by every connection, and every
+//! operation on them.
 //!
 //! Three rules make this safe and fair:
 //! - **Nothing under the lock blocks on a client.** Delivering a line only
@@ -8,7 +9,8 @@
 //!   [`Claims`], and never wait. One user who stops reading can therefore
 //!   never stall a room. The one system call made under the lock is the
 //!   history log's `write` (see [`crate::store`]): a message is on its way to
-//!   disk before anybody can receive it.
+//!   disk before anybody can receive it. Account changes write and fsync
+//!   their file under a lock of their own, never this one (see [`accounts`]).
 //! - **One order per room.** A room's message is numbered, written to the log
 //!   and enqueued to every member in one critical section, so every member
 //!   receives a room's messages, joins and parts in the same order, and a
@@ -22,17 +24,20 @@
 //! A panic while the lock is held (there should be none) must not take the
 //! whole server down with it, so a poisoned lock is recovered, not unwrapped.
 
+mod accounts;
 mod rooms;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::delivery::{Claims, Gate, Outbox};
 use crate::protocol::{ErrorCode, RoomName, ServerLine, Username};
-use crate::store::{self, History};
+use crate::store::{self, AccountLog, Accounts, History};
 use crate::support::{sync, time};
 use rooms::{Member, Room};
+
+pub use accounts::{AccountError, Change};
 
 /// How many rooms there may be, and what a joiner is shown.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +75,8 @@ pub struct Me<'a> {
 #[derive(Clone)]
 pub struct Hub {
     state: Arc<Mutex<State>>,
+    /// Taken to change an account, before `state` and never while holding it.
+    account_log: Arc<Mutex<AccountLog>>,
     limits: RoomLimits,
 }
 
@@ -80,17 +87,28 @@ struct State {
     history: History,
     /// Whether the last history write failed.
     storage_failing: bool,
+    accounts: Accounts,
+    /// Names whose registration is being written: reserved already.
+    registering: HashSet<Username>,
 }
 
 impl Hub {
-    pub fn new(history: History, limits: RoomLimits) -> Hub {
+    pub fn new(
+        history: History,
+        account_log: AccountLog,
+        accounts: Accounts,
+        limits: RoomLimits,
+    ) -> Hub {
         Hub {
             state: Arc::new(Mutex::new(State {
                 users: HashMap::new(),
                 rooms: HashMap::new(),
                 history,
                 storage_failing: false,
+                accounts,
+                registering: HashSet::new(),
             })),
+            account_log: Arc::new(Mutex::new(account_log)),
             limits,
         }
     }
@@ -100,23 +118,24 @@ impl Hub {
         sync::lock(&self.state)
     }
 
-    /// Registers `name`: queues `OK` to the new user and `INFO <name> connected`
-    /// to everybody else, or refuses with `ERR username-taken`.
+    /// Logs `name` in (`LOGIN`): queues `OK` to the new user and `INFO <name>
+    /// connected` to everybody else, or refuses with `ERR name-reserved` (a
+    /// registered name: `AUTH` takes it) or `ERR username-taken`.
     pub fn login(
         &self,
         name: &Username,
         outbox: &Arc<Outbox>,
         claims: &Claims,
     ) -> Result<(), ErrorCode> {
-        let notice = ServerLine::Info(&format!("{name} connected")).to_bytes();
+        let notice = connected_notice(name);
         let mut state = self.lock();
+        if state.is_reserved(name) {
+            return Err(ErrorCode::NameReserved);
+        }
         if state.users.contains_key(name) {
             return Err(ErrorCode::UsernameTaken);
         }
-        claims.push_line(outbox, ServerLine::Ok);
-        // Everybody already here hears of the newcomer; then it is one of them.
-        state.broadcast_lobby(&notice, claims);
-        state.users.insert(name.clone(), Member::new(outbox));
+        state.admit(name, outbox, &notice, claims);
         Ok(())
     }
 
@@ -339,12 +358,24 @@ impl Hub {
             .collect()
     }
 
-    /// The `HISTORY` answer: the room's (the lobby's when `None`) last `count`
-    /// messages as one block.
-    pub fn history(&self, room: Option<&RoomName>, count: usize) -> Vec<u8> {
+    /// Answers `HISTORY`: queues the room's (the lobby's when `None`) last
+    /// `count` messages to `name` as one block, under the lock, like the
+    /// replay after `JOIN`: a member then has every message up to the block's
+    /// newest before it, and none after, so live lines and history merge by
+    /// sequence number without a gap or a duplicate.
+    pub fn history(
+        &self,
+        me: Me<'_>,
+        room: Option<&RoomName>,
+        count: usize,
+        claims: &Claims,
+    ) -> Result<(), ErrorCode> {
         let room = room.cloned().unwrap_or_else(RoomName::lobby);
         let mut out = Vec::new();
-        let state = self.lock();
+        let mut state = self.lock();
+        if !state.holds(me) {
+            return Err(ErrorCode::NotLoggedIn);
+        }
         let display = match state.rooms.get(&room) {
             Some(live) => live.name.clone(),
             None => state
@@ -354,7 +385,10 @@ impl Hub {
                 .unwrap_or(room),
         };
         history_block(&state.history, &display, count, &mut out);
-        out
+        if claims.push(me.outbox, &out).is_err() {
+            state.drop_users(vec![me.name.clone()], claims);
+        }
+        Ok(())
     }
 
     /// Removes `name` if it is still this connection's (the name may have been
@@ -387,6 +421,21 @@ impl State {
         self.users
             .get(me.name)
             .is_some_and(|member| Arc::ptr_eq(&member.outbox, me.outbox))
+    }
+
+    /// Queues `OK` to a new user and its `notice` ([`connected_notice`]) to
+    /// everybody else, then makes it one of them.
+    fn admit(&mut self, name: &Username, outbox: &Arc<Outbox>, notice: &[u8], claims: &Claims) {
+        claims.push_line(outbox, ServerLine::Ok);
+        // Everybody already here hears of the newcomer; then it is one of them.
+        self.broadcast_lobby(notice, claims);
+        self.users.insert(name.clone(), Member::new(outbox));
+    }
+
+    /// Whether `name` is registered, or its registration is being written:
+    /// only `AUTH` may take it.
+    fn is_reserved(&self, name: &Username) -> bool {
+        self.accounts.is_registered(&name.folded()) || self.registering.contains(name)
     }
 
     /// Queues `bytes` to every user; drops whoever overflows.
@@ -467,6 +516,11 @@ impl Gate for store::Durable {
     }
 }
 
+/// `INFO <name> connected`, made before taking the lock.
+fn connected_notice(name: &Username) -> Vec<u8> {
+    ServerLine::Info(&format!("{name} connected")).to_bytes()
+}
+
 /// Appends the history block of `room`'s last `count` messages to `out`:
 /// `HISTORY <room> <k>` and `k` lines `HIST …`, oldest first.
 fn history_block(history: &History, room: &RoomName, count: usize, out: &mut Vec<u8>) {
@@ -498,7 +552,8 @@ mod tests {
             max_rooms: 10_000,
             replay: 20,
         };
-        Hub::new(History::in_memory(100), limits)
+        let (account_log, accounts) = AccountLog::in_memory();
+        Hub::new(History::in_memory(100), account_log, accounts, limits)
     }
 
     fn connected_member() -> (Arc<Outbox>, TcpStream) {
@@ -578,13 +633,21 @@ mod tests {
             Err(ErrorCode::NotLoggedIn)
         );
         assert!(!hub.leave(old_me, &claims));
-        assert_eq!(&*hub.history(None, 10), b"HISTORY #lobby 0\n");
+        let new_me = Me {
+            name: &alice,
+            outbox: &new,
+        };
+        assert_eq!(hub.history(new_me, None, 10, &claims), Ok(()));
         claims.flush();
         new_peer
             .set_read_timeout(Some(std::time::Duration::from_millis(200)))
             .unwrap();
         let mut got = vec![0; 64];
         let n = new_peer.read(&mut got).unwrap();
-        assert_eq!(&got[..n], b"OK\n", "the new holder got only its own OK");
+        assert_eq!(
+            &got[..n],
+            b"OK\nHISTORY #lobby 0\n",
+            "the new holder got only its own lines: nothing was said"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! What a client's line means: the command grammar of the line protocol.
 
+use super::password::{split_once_exact, Password};
 use super::ErrorCode;
 
 /// One line from a client, understood. Arguments borrow from the line.
@@ -29,6 +30,13 @@ pub enum Command<'a> {
     /// default [`DEFAULT_HISTORY`]); `Err` for a count out of range, not a
     /// number, or a word too many.
     History(Result<(Option<&'a str>, usize), ErrorCode>),
+    /// `REGISTER <password>`: protect the name this session holds.
+    Register(Password<'a>),
+    /// `AUTH <name> <password>`: log in as a registered name (the name raw,
+    /// validated by the session).
+    Auth(&'a str, Password<'a>),
+    /// `PASSWORD <new>`: change the password of the registered name held.
+    Password(Password<'a>),
     /// `PING` or `PING <token>`.
     Ping(Option<&'a str>),
     Quit,
@@ -48,12 +56,19 @@ impl Command<'_> {
                 | Command::Part(_)
                 | Command::Rooms
                 | Command::History(_)
+                | Command::Register(_)
+                | Command::Password(_)
         )
     }
 }
 
 /// Parses one line (without its `\n`) into a [`Command`].
+///
+/// A password is the exception to trimming: it is everything after the one
+/// space that follows `REGISTER`, `PASSWORD` or `AUTH`'s name, leading and
+/// trailing spaces included; only the line end (`\r`) is cut.
 pub fn parse(line: &str) -> Command<'_> {
+    let untrimmed = line.trim_start();
     let line = line.trim();
     if line.is_empty() {
         return Command::Empty;
@@ -81,6 +96,14 @@ pub fn parse(line: &str) -> Command<'_> {
         Command::Rooms
     } else if is("HISTORY") {
         Command::History(history_args(rest))
+    } else if is("REGISTER") {
+        Command::Register(password_after_word(untrimmed))
+    } else if is("PASSWORD") {
+        Command::Password(password_after_word(untrimmed))
+    } else if is("AUTH") {
+        let (_, rest) = split_once_exact(untrimmed);
+        let (name, password) = split_once_exact(rest.trim_start());
+        Command::Auth(name, Password::from_rest(password))
     } else if is("PING") {
         Command::Ping((!rest.is_empty()).then_some(rest))
     } else if is("QUIT") {
@@ -90,6 +113,11 @@ pub fn parse(line: &str) -> Command<'_> {
     } else {
         Command::Unknown
     }
+}
+
+/// The password after a line's first word and its one separating space.
+fn password_after_word(untrimmed: &str) -> Password<'_> {
+    Password::from_rest(split_once_exact(untrimmed).1)
 }
 
 /// The most messages one `HISTORY` returns.
@@ -136,6 +164,10 @@ pub const HELP_TEXT: &[&str] = &[
     "PART #room         leave a room",
     "ROOMS              list the rooms with people in them",
     "HISTORY [#room] [N] the last N messages (1-1000, default 50) of a room or #lobby",
+    "REGISTER <password> keep the name you hold: AUTH needs the password from now on",
+    "AUTH <name> <password> log in as a registered name (a stale connection is closed)",
+    "PASSWORD <new>     change the password of the registered name you hold",
+    "  (a password is 8-128 bytes, spaces included: all after the one space)",
     "PING [token]       check the connection (answer: PONG [token])",
     "QUIT               leave",
 ];

@@ -23,12 +23,17 @@ pub enum ErrorCode {
     NoSuchRoom,
     InvalidHistory,
     StorageFailed,
+    AlreadyRegistered,
+    WeakPassword,
+    WrongPassword,
+    NotRegistered,
+    NameReserved,
 }
 
 impl ErrorCode {
     /// Every code, so that [`ErrorCode::parse`] reads back exactly what
     /// [`ErrorCode::as_str`] writes, with no second list of spellings to drift.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::UsernameTaken,
         ErrorCode::InvalidUsername,
         ErrorCode::AlreadyLoggedIn,
@@ -48,6 +53,11 @@ impl ErrorCode {
         ErrorCode::NoSuchRoom,
         ErrorCode::InvalidHistory,
         ErrorCode::StorageFailed,
+        ErrorCode::AlreadyRegistered,
+        ErrorCode::WeakPassword,
+        ErrorCode::WrongPassword,
+        ErrorCode::NotRegistered,
+        ErrorCode::NameReserved,
     ];
 
     /// The code spelled `code` on the wire; `None` for one this build does not
@@ -79,6 +89,11 @@ impl ErrorCode {
             ErrorCode::NoSuchRoom => "no-such-room",
             ErrorCode::InvalidHistory => "invalid-history",
             ErrorCode::StorageFailed => "storage-failed",
+            ErrorCode::AlreadyRegistered => "already-registered",
+            ErrorCode::WeakPassword => "weak-password",
+            ErrorCode::WrongPassword => "wrong-password",
+            ErrorCode::NotRegistered => "not-registered",
+            ErrorCode::NameReserved => "name-reserved",
         }
     }
 }

@@ -7,19 +7,22 @@
 //! the session nor the client decides how a line is spelled, only what to do
 //! with it.
 //!
-//! Lines are UTF-8 and end in `\n` (the framing lives in [`crate::front::lines`]); the
+//! Lines are UTF-8 and end in `\n` (the framing lives in the lines front); the
 //! command word is case-insensitive, arguments are separated by spaces, and
-//! surrounding whitespace (including the `\r` that telnet sends) is trimmed.
+//! surrounding whitespace (including the `\r` that telnet sends) is trimmed,
+//! except around a password (see [`parse`]).
 
 mod command;
 mod error;
 mod names;
+mod password;
 mod sanitize;
 mod server_line;
 
 pub use command::{parse, split_word, Command, DEFAULT_HISTORY, HELP_TEXT, MAX_HISTORY};
 pub use error::ErrorCode;
 pub use names::{RoomName, Username, LOBBY, MAX_NAME_LEN};
+pub use password::{Password, MAX_PASSWORD, MIN_PASSWORD};
 pub use sanitize::sanitize;
 pub use server_line::ServerLine;
 
@@ -90,6 +93,43 @@ mod tests {
         ] {
             assert!(parse(free).needs_login(), "{free}");
         }
+    }
+
+    #[test]
+    fn account_commands_keep_the_password_as_sent() {
+        let pw = |command: Command| -> Vec<u8> {
+            match command {
+                Command::Register(p) | Command::Password(p) | Command::Auth(_, p) => {
+                    p.as_bytes().to_vec()
+                }
+                other => panic!("not an account command: {other:?}"),
+            }
+        };
+        assert_eq!(pw(parse("REGISTER hunter22")), b"hunter22");
+        // Everything after the one separating space, up to the line end.
+        assert_eq!(pw(parse("register  two  spaces \r")), b" two  spaces ");
+        assert_eq!(pw(parse("  PASSWORD new one ")), b"new one ");
+        assert_eq!(pw(parse("REGISTER")), b"");
+        assert_eq!(pw(parse("REGISTER ")), b"");
+        assert_eq!(pw(parse("REGISTER\té 🌍")), "é 🌍".as_bytes());
+        match parse("AUTH  alice  pass word \r") {
+            Command::Auth(name, password) => {
+                assert_eq!(name, "alice");
+                assert_eq!(password.as_bytes(), b" pass word ");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(parse("auth alice"), Command::Auth("alice", p) if p.as_bytes().is_empty())
+        );
+        assert!(matches!(parse("AUTH"), Command::Auth("", _)));
+        assert!(parse("REGISTER x").needs_login());
+        assert!(parse("PASSWORD x").needs_login());
+        assert!(!parse("AUTH a b").needs_login());
+        assert_eq!(parse("REGISTERx"), Command::Unknown);
+        // A command's Debug never shows its password.
+        let shown = format!("{:?}", parse("AUTH alice s3cret-pw"));
+        assert!(!shown.contains("s3cret"), "{shown}");
     }
 
     #[test]

@@ -94,7 +94,7 @@ impl<'a> ServerLine<'a> {
     /// `None` for anything else, including an `ERR` code this build does not
     /// know. Arguments borrow from the line.
     ///
-    /// Unlike [`parse`] for client lines, nothing is trimmed and the words are
+    /// Unlike [`crate::protocol::parse`] for client lines, nothing is trimmed and the words are
     /// upper case: this is the exact inverse of `encode`, so that text keeps
     /// every space it was sent with. The one thing `encode` cannot express is a
     /// `MSG` or `DM` sender containing a space, which no [`Username`] does.

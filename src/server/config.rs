@@ -10,6 +10,11 @@ use crate::hub::RoomLimits;
 use crate::session::{Limits, RateLimit};
 pub use crate::store::Fsync;
 use crate::store::DEFAULT_KEEP;
+pub use crate::support::crypto::MAX_ITERATIONS;
+
+/// PBKDF2 rounds per password by default: one `AUTH` or `REGISTER` then
+/// costs about 55 ms of one core on the reference machine (README, Accounts).
+pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 100_000;
 
 /// Everything an operator can set. `Config::default()` is what `chat-server`
 /// runs with when given no flags.
@@ -62,6 +67,10 @@ pub struct Config {
     pub max_rooms_per_user: usize,
     /// Rooms with members on the server, the lobby not counted (`--max-rooms`).
     pub max_rooms: usize,
+    /// PBKDF2-HMAC-SHA-256 rounds of each new password record
+    /// (`--pbkdf2-iterations`, 1 to [`MAX_ITERATIONS`]); existing records
+    /// keep the count they were made with.
+    pub pbkdf2_iterations: u32,
 }
 
 impl Default for Config {
@@ -88,6 +97,7 @@ impl Default for Config {
             replay: 20,
             max_rooms_per_user: 100,
             max_rooms: 10_000,
+            pbkdf2_iterations: DEFAULT_PBKDF2_ITERATIONS,
         }
     }
 }
@@ -101,6 +111,7 @@ impl Config {
             max_backlog: self.max_backlog,
             write_stall_limit: self.write_stall_limit,
             max_rate: self.max_rate,
+            pbkdf2_iterations: self.pbkdf2_iterations,
         }
     }
 

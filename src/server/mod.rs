@@ -2,7 +2,7 @@
 //! its connection limits, and the handle that stops it.
 //!
 //! The accept loop does as little as possible and never blocks on a client: it
-//! checks the limits ([`admission`]), refuses in the front's own words when one
+//! checks the limits (`admission.rs`), refuses in the front's own words when one
 //! is reached, and otherwise hands the socket to a new named thread with a
 //! small stack, started within the kernel's thread budget ([`ThreadBudget`]).
 //! When the system runs out of file descriptors or threads, accepting or
@@ -18,17 +18,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use crate::session::RateLimit;
-pub use config::{Config, Fsync};
+pub use config::{Config, Fsync, MAX_ITERATIONS};
 
 use crate::delivery::Helpers;
 use crate::front::irc::Irc;
 use crate::front::Front;
 use crate::hub::Hub;
-use crate::session::Context;
-use crate::store::{BackgroundError, History, OpenError};
+use crate::session::{Context, Throttle};
+use crate::store::{AccountLog, Accounts, BackgroundError, History, OpenError};
 use crate::support::log::Log;
 use crate::support::sys;
 use crate::support::threads::ThreadBudget;
@@ -57,8 +57,8 @@ pub enum StartError {
         front: Front,
         err: io::Error,
     },
-    /// The history could not be opened (the data directory is another
-    /// server's, or cannot be read or written).
+    /// The history or the accounts could not be opened (the data directory
+    /// is another server's, or cannot be read or written).
     History(OpenError),
     /// A thread could not be started.
     Thread(io::Error),
@@ -109,8 +109,10 @@ impl Server {
         let log = Log {
             client_events: config.log,
         };
-        let (history, recovered) = open_history(&config, &log)?;
-        let hub = Hub::new(history, config.room_limits());
+        let (history, history_found) = open_history(&config, &log)?;
+        // After the history: its lock on the data directory covers the file.
+        let (account_log, accounts, accounts_found) = open_accounts(&config)?;
+        let hub = Hub::new(history, account_log, accounts, config.room_limits());
         let gate = (config.data_dir.is_some() && config.fsync == Fsync::Always)
             .then(|| hub.durability_gate());
         let limit = ThreadBudget::kernel_limit();
@@ -143,6 +145,7 @@ impl Server {
                 threads,
                 limits: config.limits(),
                 gate,
+                throttle: Throttle::default(),
             },
             admission: Admission::new(max_clients, config.max_per_ip, config.limit_loopback),
             stopping: AtomicBool::new(false),
@@ -178,8 +181,8 @@ impl Server {
                 .find(|(front, _)| wanted(front))
                 .map(|(_, acceptor)| acceptor.addr)
         };
-        if let Some(recovered) = recovered {
-            log.event(None, format_args!("{recovered}"));
+        for found in history_found.iter().chain(&accounts_found) {
+            log.event(None, format_args!("{found}"));
         }
         Ok(Server {
             addr: addr_of(|front| matches!(front, Front::Lines)).unwrap_or(config.addr),
@@ -231,6 +234,13 @@ impl Server {
             let _ = acceptor.thread.join();
         }
         self.shared.admission.hang_up_all();
+        // Hung up on, every connection thread ends soon; once they all have,
+        // this handle holds the last reference, so dropping it closes the
+        // history and frees the data directory for the next server.
+        let deadline = Instant::now() + STOP_PATIENCE;
+        while Arc::strong_count(&self.shared) > 1 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(2));
+        }
         if let Err(err) = self.shared.context.hub.sync_history() {
             let log = &self.shared.context.log;
             log.event(None, format_args!("history: cannot fsync the log: {err}"));
@@ -274,6 +284,17 @@ fn open_history(config: &Config, log: &Log) -> Result<(History, Option<String>),
     Ok((history, Some(recovered.to_string())))
 }
 
+/// The accounts, from `config.data_dir` or in memory only, and what recovery
+/// found there (to log once the server listens).
+fn open_accounts(config: &Config) -> Result<(AccountLog, Accounts, Option<String>), StartError> {
+    let Some(dir) = &config.data_dir else {
+        let (account_log, accounts) = AccountLog::in_memory();
+        return Ok((account_log, accounts, None));
+    };
+    let (account_log, accounts, recovered) = AccountLog::open(dir).map_err(StartError::History)?;
+    Ok((account_log, accounts, Some(recovered.to_string())))
+}
+
 /// An address to connect to for reaching a listener bound to `addr` (a
 /// wildcard address is reached through loopback).
 fn reachable(addr: SocketAddr) -> SocketAddr {
@@ -284,6 +305,9 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
     };
     SocketAddr::new(ip, addr.port())
 }
+
+/// How long stopping waits for connection threads to end.
+const STOP_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Longest pause after failed accepts (e.g. out of file descriptors).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);

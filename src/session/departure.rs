@@ -12,6 +12,8 @@ pub enum Departure {
     IdleTimeout,
     Flooding,
     TooSlow,
+    /// `AUTH` on another connection took the name over.
+    TakenOver,
     /// A WebSocket client broke the framing rules; the close status says which.
     WebSocketViolation(u16),
     Failed(io::ErrorKind),
@@ -19,10 +21,11 @@ pub enum Departure {
 
 impl Departure {
     /// How a connection whose outbox already said farewell ended: dropped as
-    /// too slow, or for breaking its front's framing rules.
+    /// too slow, taken over, or for breaking its front's framing rules.
     pub(super) fn from_farewell(farewell: Farewell) -> Option<Departure> {
         match farewell {
             Farewell::TooSlow => Some(Departure::TooSlow),
+            Farewell::TakenOver => Some(Departure::TakenOver),
             Farewell::Violation(status) => Some(Departure::WebSocketViolation(status)),
             Farewell::Bye(_) | Farewell::Silent => None,
         }
@@ -34,6 +37,7 @@ impl Departure {
             Departure::IdleTimeout => Farewell::Bye(Some("idle-timeout")),
             Departure::Flooding => Farewell::Bye(Some("flooding")),
             Departure::TooSlow => Farewell::TooSlow,
+            Departure::TakenOver => Farewell::TakenOver,
             Departure::WebSocketViolation(status) => Farewell::Violation(status),
             Departure::Closed | Departure::Failed(_) => Farewell::Silent,
         }
@@ -46,6 +50,7 @@ impl Departure {
             Departure::IdleTimeout => "idle-timeout".into(),
             Departure::Flooding => "flooding".into(),
             Departure::TooSlow => "too-slow".into(),
+            Departure::TakenOver => "logged-in-elsewhere".into(),
             Departure::WebSocketViolation(status) => {
                 format!("websocket protocol violation (close {status})")
             }

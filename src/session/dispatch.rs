@@ -3,8 +3,8 @@
 
 use super::departure::Departure;
 use super::{Flow, Session};
-use crate::hub::{Me, StorageNews};
-use crate::protocol::{self, Command, ErrorCode, RoomName, ServerLine, HELP_TEXT};
+use crate::hub::{Change, Me, StorageNews};
+use crate::protocol::{self, Command, ErrorCode, RoomName, ServerLine, Username, HELP_TEXT};
 
 impl Session<'_> {
     /// Carries out one command (the caller has checked that it may run before
@@ -14,6 +14,9 @@ impl Session<'_> {
         match command {
             Command::Empty => {}
             Command::Login(requested) => self.login(requested)?,
+            Command::Auth(requested, password) => self.auth(requested, password)?,
+            Command::Register(password) => self.set_password(password, Change::Register)?,
+            Command::Password(password) => self.set_password(password, Change::Password)?,
             Command::Quit => return Ok(Flow::End(Departure::Quit)),
             Command::Help => {
                 let mut help = Vec::new();
@@ -54,7 +57,7 @@ impl Session<'_> {
             Command::History(query) => {
                 let (room, count) = query?;
                 let room = room.map(RoomName::parse).transpose()?;
-                self.reply_lines(&hub.history(room.as_ref(), count));
+                hub.history(self.me()?, room.as_ref(), count, &self.claims)?;
             }
         }
         Ok(Flow::Continue)
@@ -68,6 +71,11 @@ impl Session<'_> {
             name,
             outbox: &self.outbox,
         })
+    }
+
+    /// The logged-in user's name (the caller checked [`Command::needs_login`]).
+    pub(super) fn user(&self) -> Result<&Username, ErrorCode> {
+        self.name.as_ref().ok_or(ErrorCode::NotLoggedIn)
     }
 
     /// Logs a change in the history log's health, once per burst.

@@ -8,12 +8,14 @@
 //! client again: so a burst of lines from one read costs one write per
 //! recipient, and a session can always go on reading, even while its client is
 //! slow to read. The user's departure is announced exactly once, whatever
-//! ended it (QUIT, end of stream, reset, idle timeout, flooding, or being
-//! dropped as too slow).
+//! ended it (QUIT, end of stream, reset, idle timeout, flooding, being
+//! dropped as too slow, or being taken over by `AUTH` elsewhere).
 
+mod accounts;
 mod departure;
 mod dispatch;
 mod flood;
+mod throttle;
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -30,6 +32,7 @@ use departure::Departure;
 use flood::{FloodGuard, Verdict};
 
 pub use flood::RateLimit;
+pub use throttle::Throttle;
 
 /// Everything a connection's thread needs from the server: the hub, the log,
 /// the threads it may start, and the limits that apply to every client.
@@ -45,6 +48,8 @@ pub struct Context {
     /// What every outbox waits on before sending (the history's `fsync`
     /// with `--fsync always`).
     pub gate: Option<Arc<dyn Gate>>,
+    /// Password attempts and writes, per name and address, for everybody.
+    pub throttle: Throttle,
 }
 
 /// The per-client limits, as configured.
@@ -60,6 +65,8 @@ pub struct Limits {
     pub write_stall_limit: Duration,
     /// Per-client flood limit; `None` means unlimited.
     pub max_rate: Option<RateLimit>,
+    /// PBKDF2 rounds of each new password record.
+    pub pbkdf2_iterations: u32,
 }
 
 impl Context {
@@ -142,6 +149,9 @@ struct Session<'a> {
     /// What this thread has queued and must write out (see [`Outbox`]).
     claims: Claims,
     name: Option<Username>,
+    /// Whether `name` is registered and this session came by it rightly
+    /// (`AUTH`, or its own `REGISTER`).
+    holds_registered: bool,
     flood: Option<FloodGuard>,
 }
 
@@ -157,6 +167,7 @@ impl<'a> Session<'a> {
             outbox,
             claims: context.claims(),
             name: None,
+            holds_registered: false,
             flood,
         }
     }

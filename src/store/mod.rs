@@ -1,5 +1,6 @@
 //! Room history on disk: sequence numbers, retention, the log file, its
-//! recovery, durability and compaction. No networking or protocol here.
+//! recovery, durability and compaction; and the accounts file beside it
+//! ([`AccountLog`]). No networking or protocol here.
 //!
 //! # On disk
 //!
@@ -19,6 +20,8 @@
 //!   with `str` = `u32 LE` byte length + UTF-8. Records of one room appear in
 //!   increasing seq order; rooms are interleaved.
 //! - `log.new`: only while a compaction runs; removed at open if present.
+//! - `accounts`: registered names and their password records, the same
+//!   framing, appended and fsynced one by one (see [`AccountLog`]).
 //!
 //! # Guarantees
 //!
@@ -57,12 +60,16 @@
 //! directory and the new log. Every record acknowledged as durable is in
 //! `log.new`, fsynced, before the rename.
 
+mod accounts;
 pub mod crc32;
 mod disk;
 mod history;
 mod payload;
 pub mod record;
 mod ring;
+#[cfg(test)]
+mod temp_dir;
 
+pub use accounts::{AccountLog, Accounts};
 pub use disk::{BackgroundError, Durable};
 pub use history::{Fsync, History, Message, OpenError, DEFAULT_KEEP};

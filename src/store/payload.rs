@@ -62,11 +62,16 @@ pub fn encode_record(m: &Parsed<'_>, out: &mut Vec<u8>) -> io::Result<()> {
         out.extend_from_slice(&m.seq.to_le_bytes());
         out.extend_from_slice(&m.time_ms.to_le_bytes());
         for s in strings {
-            // len <= MAX_PAYLOAD, so each string length fits a u32.
-            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-            out.extend_from_slice(s.as_bytes());
+            put_str(out, s);
         }
     })
+}
+
+/// Appends a `str` field: its `u32 LE` byte length, then its bytes. The
+/// caller has checked that the payload fits a record, so the length fits.
+pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
 }
 
 /// The message in a record payload, or `None` if it is not a well-formed
@@ -87,7 +92,9 @@ pub fn parse(payload: &[u8]) -> Option<Parsed<'_>> {
     r.0.is_empty().then_some(parsed)
 }
 
-struct Reader<'a>(&'a [u8]);
+/// Reads a payload's fields front to back; `None` once the bytes run out
+/// (the accounts file's payloads use it too).
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
@@ -99,7 +106,7 @@ impl<'a> Reader<'a> {
         Some(head)
     }
 
-    fn u8(&mut self) -> Option<u8> {
+    pub(super) fn u8(&mut self) -> Option<u8> {
         self.take(1)?.first().copied()
     }
 
@@ -107,7 +114,7 @@ impl<'a> Reader<'a> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 
-    fn str(&mut self) -> Option<&'a str> {
+    pub(super) fn str(&mut self) -> Option<&'a str> {
         let len = u32::from_le_bytes(self.take(4)?.try_into().ok()?);
         std::str::from_utf8(self.take(usize::try_from(len).ok()?)?).ok()
     }

@@ -16,6 +16,8 @@
 //! some file systems leave after a crash) is never read as records.
 
 use super::crc32::crc32;
+use std::fmt;
+use std::fs::File;
 use std::io::{self, Read};
 
 /// Bytes before the payload: length and checksum.
@@ -199,30 +201,53 @@ pub fn scan<R: Read>(mut reader: R, mut each: impl FnMut(&[u8])) -> io::Result<S
     }
 }
 
+/// What [`recover_file`] found: where the intact records end, and the bytes
+/// after them it cut off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recovery {
+    pub intact: u64,
+    pub cut: u64,
+}
+
+/// Reads a whole file of records from its start, handing each intact payload
+/// to `each`, then cuts off a torn or corrupt tail and fsyncs the cut, so
+/// that appends can go on at [`Recovery::intact`]. What every file the store
+/// opens does first.
+pub fn recover_file(file: &File, each: impl FnMut(&[u8])) -> io::Result<Recovery> {
+    let file_len = file.metadata()?.len();
+    let scanned = scan(file, each)?;
+    let cut = file_len.saturating_sub(scanned.intact);
+    if cut > 0 {
+        file.set_len(scanned.intact)?;
+        file.sync_all()?;
+    }
+    Ok(Recovery {
+        intact: scanned.intact,
+        cut,
+    })
+}
+
+/// Ends a recovery's log line with what was repaired, if anything:
+/// `; skipped N unusable records` and `; cut N bytes of torn or corrupt tail`.
+pub fn write_repairs(f: &mut fmt::Formatter<'_>, skipped: u64, cut: u64) -> fmt::Result {
+    if skipped > 0 {
+        write!(f, "; skipped {skipped} unusable records")?;
+    }
+    if cut > 0 {
+        write!(f, "; cut {cut} bytes of torn or corrupt tail")?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::support::rng::Rng;
 
-    /// A tiny deterministic PRNG (xorshift64*), enough for fuzzing.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn bytes(&mut self, n: usize) -> Vec<u8> {
-            (0..n).map(|_| self.next() as u8).collect()
-        }
-        /// 1 to `max` random bytes.
-        fn some(&mut self, max: usize) -> Vec<u8> {
-            let n = 1 + self.below(max);
-            self.bytes(n)
-        }
+    /// 1 to `max` random bytes.
+    fn some(rng: &mut Rng, max: usize) -> Vec<u8> {
+        let n = 1 + rng.below(max);
+        rng.bytes(n)
     }
 
     fn records(payloads: &[&[u8]]) -> Vec<u8> {
@@ -336,13 +361,13 @@ mod tests {
 
     #[test]
     fn random_garbage_never_panics() {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
         for round in 0..2000 {
             let len = rng.below(200);
             let mut buf = rng.bytes(len);
             if round % 3 == 0 {
                 // Plausible headers: small lengths, sometimes a right checksum.
-                let mut framed = records(&[&rng.some(20)]);
+                let mut framed = records(&[&some(&mut rng, 20)]);
                 framed.extend_from_slice(&buf);
                 buf = framed;
                 let at = rng.below(buf.len());
@@ -354,13 +379,13 @@ mod tests {
 
     #[test]
     fn valid_records_then_garbage() {
-        let mut rng = Rng(42);
+        let mut rng = Rng::new(42);
         for _ in 0..300 {
-            let payloads: Vec<Vec<u8>> = (0..rng.below(5)).map(|_| rng.some(40)).collect();
+            let payloads: Vec<Vec<u8>> = (0..rng.below(5)).map(|_| some(&mut rng, 40)).collect();
             let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
             let mut buf = records(&refs);
             let good = buf.len();
-            let garbage = rng.some(30);
+            let garbage = some(&mut rng, 30);
             buf.extend_from_slice(&garbage);
             let (got, offset, stop) = decode_checked(&buf);
             // Garbage can by chance frame a record only with a right checksum.

@@ -10,6 +10,7 @@ pub mod deadline;
 pub mod json;
 pub mod log;
 pub mod procfs;
+pub mod rng;
 pub mod sha1;
 pub mod sync;
 pub mod sys;

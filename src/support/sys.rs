@@ -14,9 +14,21 @@
 //!   registering and unregistering wait queues.
 //! - `die_with_parent` (Linux): a spawned process that cannot outlive the one
 //!   that started it, for the server `chat-bench` runs.
-//! - [`local_time_of_day`]: the local time as `chat-client` shows it; the C
+//! - [`local_time`]: the local time as `chat-client` shows it; the C
 //!   library knows `TZ` and `/etc/localtime`, and reading a time zone database
 //!   is not a chat client's job.
+//!
+//! - [`poll`]: which of a few descriptors (the keyboard, the server, a wake-up
+//!   pipe) has something for `chat-client`'s one event loop, so that it never
+//!   blocks on any one of them.
+//! - Terminals, for `chat-client` at a keyboard: [`TermMode`] (`termios`: raw
+//!   mode and back), [`window_size`] (`ioctl(TIOCGWINSZ)`), and the signals a
+//!   full-screen program must handle ([`catch_signals`], [`take_signals`],
+//!   [`stop_self`]). The handler only sets a bit in an atomic and writes one
+//!   byte to a pipe: the event loop does the real work, outside it. Linux
+//!   only (the layout of `struct termios` and the signal numbers differ
+//!   elsewhere); other systems get `Unsupported` and the client stays in line
+//!   mode.
 //!
 //! Elsewhere than Linux both socket calls step aside: `send_nonblocking` reports
 //! that it would block (so a writer thread does every write) and the backlog
@@ -215,20 +227,33 @@ mod epoll {
     }
 }
 
-/// The local time of day at `unix` seconds since 1970 as (hour, minute,
-/// second), from the C library's `localtime_r`; `None` if it cannot say.
-/// The second may be 60, a leap second.
+/// A local date and time of day, as `localtime_r` gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    pub year: i32,
+    /// 1 to 12.
+    pub month: u8,
+    /// 1 to 31.
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    /// May be 60, a leap second.
+    pub second: u8,
+}
+
+/// The local date and time at `unix` seconds since 1970, from the C library's
+/// `localtime_r`; `None` if it cannot say.
 #[cfg(all(unix, target_pointer_width = "64"))]
-pub fn local_time_of_day(unix: i64) -> Option<(u8, u8, u8)> {
+pub fn local_time(unix: i64) -> Option<LocalTime> {
     use std::os::raw::{c_char, c_int, c_long};
 
-    /// `struct tm`: nine `int`s (the first three are seconds, minutes, hours on
-    /// every Unix), then fields that differ between systems, followed here by
-    /// spare room so that ours is never smaller than the library's.
+    /// `struct tm`: nine `int`s (seconds, minutes, hours, day of the month,
+    /// month from 0, years since 1900, then fields we do not read) on every
+    /// Unix, then fields that differ between systems, followed here by spare
+    /// room so that ours is never smaller than the library's.
     #[repr(C)]
     struct Tm {
-        sec_min_hour: [c_int; 3],
-        _date_fields: [c_int; 6],
+        fields: [c_int; 9],
         _gmtoff: c_long,
         _zone: *const c_char,
         _spare: [c_long; 8],
@@ -241,8 +266,7 @@ pub fn local_time_of_day(unix: i64) -> Option<(u8, u8, u8)> {
     // On 64-bit Unix, `time_t` is a `long`.
     let time: c_long = unix;
     let mut tm = Tm {
-        sec_min_hour: [0; 3],
-        _date_fields: [0; 6],
+        fields: [0; 9],
         _gmtoff: 0,
         _zone: std::ptr::null(),
         _spare: [0; 8],
@@ -254,17 +278,354 @@ pub fn local_time_of_day(unix: i64) -> Option<(u8, u8, u8)> {
     if filled.is_null() {
         return None;
     }
-    let [second, minute, hour] = tm.sec_min_hour.map(|field| u8::try_from(field).ok());
-    Some((
-        hour.filter(|h| *h < 24)?,
-        minute.filter(|m| *m < 60)?,
-        second.filter(|s| *s <= 60)?,
-    ))
+    let [second, minute, hour, day, month, year, ..] = tm.fields;
+    let small = |value: c_int, range: std::ops::RangeInclusive<u8>| {
+        u8::try_from(value).ok().filter(|v| range.contains(v))
+    };
+    Some(LocalTime {
+        year: year.checked_add(1900)?,
+        month: small(month.checked_add(1)?, 1..=12)?,
+        day: small(day, 1..=31)?,
+        hour: small(hour, 0..=23)?,
+        minute: small(minute, 0..=59)?,
+        second: small(second, 0..=60)?,
+    })
 }
 
 #[cfg(not(all(unix, target_pointer_width = "64")))]
-pub fn local_time_of_day(_unix: i64) -> Option<(u8, u8, u8)> {
+pub fn local_time(_unix: i64) -> Option<LocalTime> {
     None
+}
+
+/// One entry of a [`poll`] set: `struct pollfd`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct PollFd {
+    fd: std::ffi::c_int,
+    events: std::ffi::c_short,
+    revents: std::ffi::c_short,
+}
+
+impl PollFd {
+    const IN: std::ffi::c_short = 0x1;
+    const OUT: std::ffi::c_short = 0x4;
+    /// Error, hang-up, invalid descriptor: reading or writing tells which.
+    const TROUBLE: std::ffi::c_short = 0x8 | 0x10 | 0x20;
+
+    /// Watches `fd` for something to read and, if `write`, for room to write.
+    pub fn new(fd: std::os::fd::RawFd, write: bool) -> PollFd {
+        PollFd {
+            fd,
+            events: if write {
+                Self::IN | Self::OUT
+            } else {
+                Self::IN
+            },
+            revents: 0,
+        }
+    }
+
+    /// Something to read, or an end or error that a read reports.
+    pub fn readable(&self) -> bool {
+        self.revents & (Self::IN | Self::TROUBLE) != 0
+    }
+
+    /// Room to write, or an error that a write reports.
+    pub fn writable(&self) -> bool {
+        self.revents & (Self::OUT | Self::TROUBLE) != 0
+    }
+}
+
+/// Waits up to `timeout_ms` (at most) until one of `fds` is ready, and says
+/// how many are. A signal cuts the wait short with `Interrupted`.
+#[cfg(unix)]
+pub fn poll(fds: &mut [PollFd], timeout_ms: i32) -> io::Result<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    type Count = std::ffi::c_ulong;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    type Count = std::ffi::c_uint;
+    extern "C" {
+        fn poll(fds: *mut PollFd, count: Count, timeout_ms: std::ffi::c_int) -> std::ffi::c_int;
+    }
+    let count = Count::try_from(fds.len()).unwrap_or(Count::MAX);
+    // SAFETY: `fds` is an exclusively borrowed array of `count` pollfd structs,
+    // which the kernel reads and whose `revents` it writes.
+    let ready = unsafe { poll(fds.as_mut_ptr(), count, timeout_ms) };
+    usize::try_from(ready).map_err(|_| io::Error::last_os_error())
+}
+
+pub use tty::{
+    catch_signals, set_terminal_mode, stop_self, take_signals, terminal_mode, window_size, TermMode,
+};
+
+// Signal numbers of the generic Linux ABI (where `tty` is not, none arrive).
+const SIGHUP: std::ffi::c_int = 1;
+const SIGINT: std::ffi::c_int = 2;
+const SIGTERM: std::ffi::c_int = 15;
+const SIGCONT: std::ffi::c_int = 18;
+const SIGTSTP: std::ffi::c_int = 20;
+const SIGWINCH: std::ffi::c_int = 28;
+
+/// Signals that arrived, as [`take_signals`] hands them over: one bit each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Signals(u32);
+
+impl Signals {
+    /// Ctrl-C from elsewhere, `kill`, or the terminal closed: time to leave.
+    pub fn leave(self) -> bool {
+        self.0 & (1 << SIGINT | 1 << SIGTERM | 1 << SIGHUP) != 0
+    }
+    /// `SIGTSTP` (`kill -TSTP`; Ctrl-Z is a key in raw mode).
+    pub fn stop(self) -> bool {
+        self.0 & 1 << SIGTSTP != 0
+    }
+    /// `SIGCONT`: the process was continued after a stop.
+    pub fn resumed(self) -> bool {
+        self.0 & 1 << SIGCONT != 0
+    }
+    /// `SIGWINCH`: the window changed size.
+    pub fn resized(self) -> bool {
+        self.0 & 1 << SIGWINCH != 0
+    }
+}
+
+/// Terminals and signals on Linux. The numbers are those of the generic Linux
+/// ABI (x86, Arm, RISC-V), which is what the cfg below admits.
+#[cfg(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64"
+    )
+))]
+mod tty {
+    use std::ffi::{c_int, c_uint, c_ulong, c_void};
+    use std::io;
+    use std::os::fd::RawFd;
+    use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+
+    /// `struct termios` of glibc and musl (60 bytes).
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Termios {
+        iflag: c_uint,
+        oflag: c_uint,
+        cflag: c_uint,
+        lflag: c_uint,
+        line: u8,
+        cc: [u8; 32],
+        ispeed: c_uint,
+        ospeed: c_uint,
+    }
+
+    /// `struct winsize`.
+    #[repr(C)]
+    struct WinSize {
+        rows: u16,
+        cols: u16,
+        x_pixels: u16,
+        y_pixels: u16,
+    }
+
+    extern "C" {
+        fn tcgetattr(fd: c_int, termios: *mut Termios) -> c_int;
+        fn tcsetattr(fd: c_int, when: c_int, termios: *const Termios) -> c_int;
+        fn ioctl(fd: c_int, request: c_ulong, ...) -> c_int;
+        fn signal(signal: c_int, handler: usize) -> usize;
+        fn raise(signal: c_int) -> c_int;
+        fn write(fd: c_int, buf: *const c_void, len: usize) -> isize;
+        fn __errno_location() -> *mut c_int;
+    }
+
+    const TCSANOW: c_int = 0;
+    const TIOCGWINSZ: c_ulong = 0x5413;
+    const SIG_DFL: usize = 0;
+    const SIG_ERR: usize = usize::MAX;
+
+    use super::{Signals, SIGCONT, SIGHUP, SIGINT, SIGTERM, SIGTSTP, SIGWINCH};
+
+    /// A terminal's settings, to be changed and put back.
+    #[derive(Clone, Copy)]
+    pub struct TermMode(Termios);
+
+    impl TermMode {
+        /// The same settings in raw mode: keys arrive one by one and unechoed,
+        /// Ctrl-C, Ctrl-Z, Ctrl-S and Ctrl-V are keys like the others, Enter
+        /// is `\r`. Output processing (`\n` as a new line) stays on.
+        pub fn raw(&self) -> TermMode {
+            const BRKINT: c_uint = 0o2;
+            const INPCK: c_uint = 0o20;
+            const ISTRIP: c_uint = 0o40;
+            const ICRNL: c_uint = 0o400;
+            const IXON: c_uint = 0o2000;
+            const ISIG: c_uint = 0o1;
+            const ICANON: c_uint = 0o2;
+            const ECHO: c_uint = 0o10;
+            const IEXTEN: c_uint = 0o100000;
+            const VTIME: usize = 5;
+            const VMIN: usize = 6;
+            let mut raw = self.0;
+            raw.iflag &= !(BRKINT | INPCK | ISTRIP | ICRNL | IXON);
+            raw.lflag &= !(ISIG | ICANON | ECHO | IEXTEN);
+            raw.cc[VMIN] = 1;
+            raw.cc[VTIME] = 0;
+            TermMode(raw)
+        }
+    }
+
+    /// The settings of the terminal on `fd` (`tcgetattr`).
+    pub fn terminal_mode(fd: RawFd) -> io::Result<TermMode> {
+        let mut termios = Termios {
+            iflag: 0,
+            oflag: 0,
+            cflag: 0,
+            lflag: 0,
+            line: 0,
+            cc: [0; 32],
+            ispeed: 0,
+            ospeed: 0,
+        };
+        // SAFETY: `termios` is a live struct of the C library's layout, which
+        // the call fills in.
+        match unsafe { tcgetattr(fd, &mut termios) } {
+            0 => Ok(TermMode(termios)),
+            _ => Err(io::Error::last_os_error()),
+        }
+    }
+
+    /// Applies `mode` to the terminal on `fd` at once (`tcsetattr`, `TCSANOW`).
+    pub fn set_terminal_mode(fd: RawFd, mode: &TermMode) -> io::Result<()> {
+        // SAFETY: the pointer is to a live, initialised termios, only read.
+        match unsafe { tcsetattr(fd, TCSANOW, &mode.0) } {
+            0 => Ok(()),
+            _ => Err(io::Error::last_os_error()),
+        }
+    }
+
+    /// The size of the terminal on `fd` as (columns, rows), if it has one.
+    pub fn window_size(fd: RawFd) -> Option<(u16, u16)> {
+        let mut size = WinSize {
+            rows: 0,
+            cols: 0,
+            x_pixels: 0,
+            y_pixels: 0,
+        };
+        // SAFETY: TIOCGWINSZ writes one struct winsize to the pointer given,
+        // which points to a live one.
+        let done = unsafe { ioctl(fd, TIOCGWINSZ, &mut size as *mut WinSize) };
+        (done == 0 && size.cols > 0 && size.rows > 0).then_some((size.cols, size.rows))
+    }
+
+    /// The signals caught since the last call, and `wake`'s descriptor.
+    static PENDING: AtomicU32 = AtomicU32::new(0);
+    static WAKE: AtomicI32 = AtomicI32::new(-1);
+    const CAUGHT: [c_int; 6] = [SIGHUP, SIGINT, SIGTERM, SIGCONT, SIGTSTP, SIGWINCH];
+
+    /// The handler: one atomic bit and one byte to the wake-up pipe, both
+    /// async-signal-safe; `errno` is kept for whatever the signal interrupted.
+    extern "C" fn on_signal(signal: c_int) {
+        if let Ok(bit) = u32::try_from(signal) {
+            PENDING.fetch_or(1u32.checked_shl(bit).unwrap_or(0), Ordering::SeqCst);
+        }
+        let fd = WAKE.load(Ordering::SeqCst);
+        if fd >= 0 {
+            // SAFETY: errno is this thread's; write gets a live one-byte buffer.
+            unsafe {
+                let errno = *__errno_location();
+                let _ = write(fd, [1u8].as_ptr().cast(), 1);
+                *__errno_location() = errno;
+            }
+        }
+    }
+
+    fn install(signal_number: c_int, handler: usize) -> io::Result<()> {
+        // SAFETY: `handler` is SIG_DFL or `on_signal`, which only touches atomics
+        // and calls write(2).
+        match unsafe { signal(signal_number, handler) } {
+            SIG_ERR => Err(io::Error::last_os_error()),
+            _ => Ok(()),
+        }
+    }
+
+    /// From now on, `SIGINT`, `SIGTERM`, `SIGHUP`, `SIGTSTP`, `SIGCONT` and
+    /// `SIGWINCH` are noted for [`take_signals`] and a byte is written to `wake`
+    /// (which should be non-blocking: a full pipe loses nothing).
+    pub fn catch_signals(wake: RawFd) -> io::Result<()> {
+        WAKE.store(wake, Ordering::SeqCst);
+        CAUGHT
+            .iter()
+            .try_for_each(|&number| install(number, on_signal as extern "C" fn(c_int) as usize))
+    }
+
+    /// The signals caught since the last call.
+    pub fn take_signals() -> Signals {
+        Signals(PENDING.swap(0, Ordering::SeqCst))
+    }
+
+    /// Stops this process as Ctrl-Z would (the default `SIGTSTP`), and returns
+    /// once it is continued, with the handler back in place.
+    pub fn stop_self() -> io::Result<()> {
+        install(SIGTSTP, SIG_DFL)?;
+        // SAFETY: raise only sends a signal to this process.
+        let raised = unsafe { raise(SIGTSTP) };
+        install(SIGTSTP, on_signal as extern "C" fn(c_int) as usize)?;
+        match raised {
+            0 => Ok(()),
+            _ => Err(io::Error::last_os_error()),
+        }
+    }
+}
+
+/// Elsewhere: no raw mode and no signals; the client stays in line mode.
+#[cfg(not(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64"
+    )
+)))]
+mod tty {
+    use std::io;
+    use std::os::fd::RawFd;
+
+    #[derive(Clone, Copy)]
+    pub struct TermMode;
+
+    impl TermMode {
+        pub fn raw(&self) -> TermMode {
+            TermMode
+        }
+    }
+
+    pub fn terminal_mode(_fd: RawFd) -> io::Result<TermMode> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub fn set_terminal_mode(_fd: RawFd, _mode: &TermMode) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub fn window_size(_fd: RawFd) -> Option<(u16, u16)> {
+        None
+    }
+
+    pub fn catch_signals(_wake: RawFd) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub fn take_signals() -> super::Signals {
+        super::Signals::default()
+    }
+
+    pub fn stop_self() -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -322,5 +683,31 @@ mod tests {
         assert_eq!(ready, [7]);
         poller.remove(receiver.as_raw_fd()).unwrap();
         assert_eq!(poller.wait(&mut events, 0).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn poll_says_which_descriptor_is_ready() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut fds = [PollFd::new(b.as_raw_fd(), false)];
+        assert_eq!(poll(&mut fds, 0).unwrap(), 0);
+        assert!(!fds[0].readable());
+        a.write_all(b"x").unwrap();
+        assert_eq!(poll(&mut fds, 10_000).unwrap(), 1);
+        assert!(fds[0].readable());
+        let mut fds = [PollFd::new(b.as_raw_fd(), true)];
+        assert_eq!(poll(&mut fds, 10_000).unwrap(), 1);
+        assert!(fds[0].writable());
+    }
+
+    #[test]
+    fn a_pipe_is_not_a_terminal() {
+        use std::os::fd::AsRawFd;
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert!(terminal_mode(a.as_raw_fd()).is_err());
+        assert_eq!(window_size(a.as_raw_fd()), None);
+        assert_eq!(take_signals(), Signals::default());
     }
 }

@@ -8,6 +8,7 @@
 pub mod irc;
 pub mod ws;
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -22,7 +23,7 @@ use chat::support::procfs;
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// The configuration tests start from: loopback, a free port, no log noise,
-/// history in memory only, no web or IRC listener.
+/// history in memory only, cheap password hashing, no web or IRC listener.
 pub fn config() -> Config {
     Config {
         addr: "127.0.0.1:0".parse().unwrap(),
@@ -30,6 +31,7 @@ pub fn config() -> Config {
         irc_addr: None,
         log: false,
         data_dir: None,
+        pbkdf2_iterations: 1_000,
         ..Config::default()
     }
 }
@@ -57,6 +59,31 @@ pub fn start_with(tweak: impl FnOnce(&mut Config)) -> Server {
     let mut config = config();
     tweak(&mut config);
     Server::bind(config).expect("server starts")
+}
+
+/// A server keeping its history on disk in `data`.
+pub fn start_in(data: &TempDir) -> Server {
+    start_with(|config| config.data_dir = Some(data.path().to_path_buf()))
+}
+
+/// A server started again on `addr` and `data` where one just stopped: the
+/// old one's threads may hold the directory's lock a moment after `stop`.
+pub fn restart_in(data: &TempDir, addr: SocketAddr) -> Server {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let config = Config {
+            addr,
+            data_dir: Some(data.path().to_path_buf()),
+            ..config()
+        };
+        match Server::bind(config) {
+            Ok(server) => return server,
+            Err(err) => {
+                assert!(Instant::now() < deadline, "no restart: {err:?}");
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
 }
 
 /// One client connection, read line by line.
@@ -191,6 +218,9 @@ pub struct Running {
     /// The server's log lines, read on a thread so that a full pipe can never
     /// stall the server.
     log: Receiver<String>,
+    /// Lines logged before `listening on` (what recovery found), still to
+    /// be read by [`Running::next_log`].
+    startup: VecDeque<String>,
     pub addr: SocketAddr,
 }
 
@@ -227,9 +257,12 @@ impl Running {
         let mut running = Running {
             child,
             log,
+            startup: VecDeque::new(),
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         };
-        let listening = running.log_containing("listening on");
+        let mut startup = running.log_until("listening on");
+        let listening = startup.pop().unwrap_or_default();
+        running.startup = startup.into();
         running.addr = listening
             .split_whitespace()
             .skip_while(|w| *w != "on")
@@ -241,6 +274,9 @@ impl Running {
 
     /// The next line of the server's log; panics if none comes in time.
     pub fn next_log(&mut self) -> String {
+        if let Some(line) = self.startup.pop_front() {
+            return line;
+        }
         self.log
             .recv_timeout(PATIENCE)
             .expect("the server logs a line in time")
@@ -249,11 +285,20 @@ impl Running {
     /// The next line of the server's log that contains `text`, skipping the
     /// others; panics if none comes within [`PATIENCE`].
     pub fn log_containing(&mut self, text: &str) -> String {
+        self.log_until(text).pop().unwrap_or_default()
+    }
+
+    /// Every line of the server's log up to and including the next one that
+    /// contains `text`; panics if none comes within [`PATIENCE`].
+    pub fn log_until(&mut self, text: &str) -> Vec<String> {
         let deadline = Instant::now() + PATIENCE;
+        let mut lines = Vec::new();
         loop {
             let line = self.next_log();
-            if line.contains(text) {
-                return line;
+            let found = line.contains(text);
+            lines.push(line);
+            if found {
+                return lines;
             }
             assert!(Instant::now() < deadline, "no log line with {text:?}");
         }

@@ -1,15 +1,18 @@
 //! How a server line is shown to a person: [`ServerLine::parse`] (the
 //! protocol's own reading of it) plus [`display`] or [`display_unknown`] give the
 //! line to print, with the time of day in front of messages ([`Clock`]) and, at
-//! a terminal, a colour per name ([`Style`]). Everything from the server is
-//! made harmless first. Pure functions, tested without a socket.
+//! a terminal, a colour per name ([`Style`]). Lines of a room other than the
+//! lobby name their room; history lines say `(history)` and carry the time
+//! they were said, in local time; a message that mentions the user is bold.
+//! Everything from the server is made harmless first. Pure functions, tested
+//! without a socket.
 
 use std::fmt;
 use std::io::{self, IsTerminal};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chat::protocol::{sanitize, ErrorCode, ServerLine};
-use chat::support::sys;
+use chat::protocol::{sanitize, ErrorCode, ServerLine, LOBBY};
+use chat::support::sys::{self, LocalTime};
 
 /// A time of day, as shown in front of messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,11 +29,11 @@ impl Clock {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
         let unix = i64::try_from(unix).unwrap_or(i64::MAX);
-        match sys::local_time_of_day(unix) {
-            Some((hour, minute, second)) => Clock {
-                hour,
-                minute,
-                second,
+        match sys::local_time(unix) {
+            Some(local) => Clock {
+                hour: local.hour,
+                minute: local.minute,
+                second: local.second,
             },
             None => Clock::utc(unix),
         }
@@ -83,6 +86,15 @@ impl Style {
         format!("\x1b[{}m{name}\x1b[39m", name_colour(&name))
     }
 
+    /// A whole line in bold: someone mentioned the user.
+    pub fn mention(self, line: &str) -> String {
+        if self.colour {
+            format!("\x1b[1m{line}\x1b[22m")
+        } else {
+            line.to_string()
+        }
+    }
+
     /// A line from the client itself rather than from a person: `*** text`.
     pub fn notice(self, text: &str) -> String {
         if self.colour {
@@ -124,8 +136,8 @@ pub fn display(line: &ServerLine<'_>, at: Clock, style: Style) -> String {
             format!("[{at}] (dm) {}: {}", style.name(from), sanitize(text))
         }
         ServerLine::RoomMsg(room, from, text) => format!(
-            "[{at}] {} {}: {}",
-            sanitize(room),
+            "[{at}] {}{}: {}",
+            in_room(room),
             style.name(from),
             sanitize(text)
         ),
@@ -149,9 +161,9 @@ pub fn display(line: &ServerLine<'_>, at: Clock, style: Style) -> String {
             text,
             ..
         } => format!(
-            "[{}] (history) {} {}: {}",
-            sanitize(time),
-            sanitize(room),
+            "[{}] (history) {}{}: {}",
+            history_time(time),
+            in_room(room),
             style.name(from),
             sanitize(text)
         ),
@@ -160,6 +172,98 @@ pub fn display(line: &ServerLine<'_>, at: Clock, style: Style) -> String {
         ServerLine::Pong(Some(token)) => style.notice(&format!("PONG {}", sanitize(token))),
         ServerLine::Bye(reason) => farewell(reason),
     }
+}
+
+/// `#rust ` in front of a room's line; nothing for the lobby.
+fn in_room(room: &str) -> String {
+    if room.eq_ignore_ascii_case(LOBBY) {
+        String::new()
+    } else {
+        format!("{} ", sanitize(room))
+    }
+}
+
+/// What the user reads for a DM the server took: `(dm) to bob: text`.
+pub fn dm_sent(to: &str, text: &str, at: Clock, style: Style) -> String {
+    format!("[{at}] (dm) to {}: {}", style.name(to), sanitize(text))
+}
+
+/// Whether `text` mentions `name`: the name as a word of its own, in any case.
+pub fn mentions(text: &str, name: &str) -> bool {
+    if name.is_empty() {
+        return false;
+    }
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
+    let lower = text.to_ascii_lowercase();
+    let name = name.to_ascii_lowercase();
+    lower.match_indices(&name).any(|(at, found)| {
+        let before = lower[..at].chars().next_back();
+        let after = lower[at + found.len()..].chars().next();
+        !before.is_some_and(is_name_char) && !after.is_some_and(is_name_char)
+    })
+}
+
+/// A history line's time (`2026-12-01T18:04:05.123Z`) in local time: the time
+/// of day when it is from today, with the date otherwise.
+fn history_time(rfc3339: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let today = sys::local_time(i64::try_from(now).unwrap_or(i64::MAX));
+    let said = unix_seconds(rfc3339).and_then(sys::local_time);
+    local_history_time(said, today, rfc3339)
+}
+
+/// [`history_time`] with the local times given; the raw time, made harmless,
+/// when it cannot be read.
+fn local_history_time(said: Option<LocalTime>, today: Option<LocalTime>, raw: &str) -> String {
+    match (said, today) {
+        (Some(said), Some(today))
+            if (said.year, said.month, said.day) == (today.year, today.month, today.day) =>
+        {
+            format!("{:02}:{:02}:{:02}", said.hour, said.minute, said.second)
+        }
+        (Some(said), _) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}",
+            said.year, said.month, said.day, said.hour, said.minute
+        ),
+        (None, _) => sanitize(raw).into_owned(),
+    }
+}
+
+/// Seconds since 1970 of `YYYY-MM-DDTHH:MM:SS[.fff]Z`, as the server writes it.
+fn unix_seconds(rfc3339: &str) -> Option<i64> {
+    let b = rfc3339.as_bytes();
+    let shape = b.len() >= 20
+        && b.get(4) == Some(&b'-')
+        && b.get(7) == Some(&b'-')
+        && b.get(10) == Some(&b'T')
+        && b.get(13) == Some(&b':')
+        && b.get(16) == Some(&b':')
+        && b.last() == Some(&b'Z');
+    if !shape {
+        return None;
+    }
+    let field = |from: usize, to: usize| -> Option<i64> {
+        let digits = rfc3339.get(from..to)?;
+        digits
+            .bytes()
+            .all(|d| d.is_ascii_digit())
+            .then(|| digits.parse().ok())?
+    };
+    let (year, month, day) = (field(0, 4)?, field(5, 7)?, field(8, 10)?);
+    let (hour, minute, second) = (field(11, 13)?, field(14, 16)?, field(17, 19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
 /// The line a person reads for a server line that [`ServerLine::parse`] does
@@ -204,14 +308,41 @@ pub fn describe_error(code: ErrorCode) -> &'static str {
         ErrorCode::NoSuchRoom => "nobody is in that room",
         ErrorCode::InvalidHistory => "history takes a room and a count from 1 to 1000",
         ErrorCode::StorageFailed => "the server could not store that message; it was not sent",
+        ErrorCode::AlreadyRegistered => "this name is registered already",
+        ErrorCode::WeakPassword => "a password is 8 to 128 bytes",
+        ErrorCode::WrongPassword => "wrong password",
+        ErrorCode::NotRegistered => "that name is not registered",
+        ErrorCode::NameReserved => "that name is registered: log in with its password",
     }
 }
 
-/// The `*** online (3): alice, bob, carol` line for a gathered `WHO` answer:
-/// `listed` names kept and `unlisted` more counted.
-pub fn online_line(listed: &[String], unlisted: usize, style: Style) -> String {
+/// The `*** online (3): alice, bob, carol` line for a gathered `WHO` answer
+/// (`*** in #rust (2): ...` for a room's): `listed` names kept and
+/// `unlisted` more counted.
+pub fn online_line(room: Option<&str>, listed: &[String], unlisted: usize, style: Style) -> String {
+    let label = match room {
+        Some(room) if !room.eq_ignore_ascii_case(LOBBY) => format!("in {}", sanitize(room)),
+        _ => "online".to_string(),
+    };
     let names: Vec<String> = listed.iter().map(|name| style.name(name)).collect();
-    let mut text = format!("online ({}): {}", listed.len() + unlisted, names.join(", "));
+    list_line(&label, &names, unlisted, style)
+}
+
+/// The `*** rooms (2): #lobby (3), #rust (2)` line for a gathered `ROOMS` answer.
+pub fn rooms_line(listed: &[String], unlisted: usize, style: Style) -> String {
+    let rooms: Vec<String> = listed
+        .iter()
+        .map(|room| sanitize(room).into_owned())
+        .collect();
+    list_line("rooms", &rooms, unlisted, style)
+}
+
+fn list_line(label: &str, entries: &[String], unlisted: usize, style: Style) -> String {
+    let mut text = format!(
+        "{label} ({}): {}",
+        entries.len() + unlisted,
+        entries.join(", ")
+    );
     if unlisted > 0 {
         text.push_str(&format!(" and {unlisted} more"));
     }
@@ -321,15 +452,87 @@ mod tests {
     }
 
     #[test]
+    fn rooms_and_history_lines() {
+        assert_eq!(shown("MSG #rust bob hi"), "[14:20:31] #rust bob: hi");
+        assert_eq!(shown("JOIN #rust bob"), "*** bob joined #rust");
+        assert_eq!(shown("PART #rust bob"), "*** bob left #rust");
+        let hist = shown("HIST #lobby 3 2026-12-01T18:04:05.123Z bob earlier");
+        assert!(hist.starts_with('['), "{hist}");
+        assert!(hist.ends_with("] (history) bob: earlier"), "{hist}");
+        let hist = shown("HIST #rust 3 garbage bob earlier");
+        assert_eq!(hist, "[garbage] (history) #rust bob: earlier");
+        assert_eq!(
+            dm_sent("bob", "psst", AT, PLAIN),
+            "[14:20:31] (dm) to bob: psst"
+        );
+    }
+
+    #[test]
+    fn history_times_are_read_and_shown_locally() {
+        assert_eq!(unix_seconds("1970-01-01T00:00:00.000Z"), Some(0));
+        assert_eq!(
+            unix_seconds("2023-11-14T22:13:20.000Z"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(unix_seconds("2024-02-29T12:00:00Z"), Some(1_709_208_000));
+        for bad in [
+            "",
+            "2024-02-29",
+            "2024-13-01T00:00:00Z",
+            "2024-0a-01T00:00:00Z",
+        ] {
+            assert_eq!(unix_seconds(bad), None, "{bad}");
+        }
+        let at = |day, hour| LocalTime {
+            year: 2026,
+            month: 12,
+            day,
+            hour,
+            minute: 4,
+            second: 5,
+        };
+        assert_eq!(
+            local_history_time(Some(at(1, 18)), Some(at(1, 23)), "x"),
+            "18:04:05"
+        );
+        assert_eq!(
+            local_history_time(Some(at(1, 18)), Some(at(2, 9)), "x"),
+            "2026-12-01 18:04"
+        );
+        assert_eq!(local_history_time(None, None, "\x1bx"), "\u{FFFD}x");
+    }
+
+    #[test]
+    fn mentions_are_whole_names_in_any_case() {
+        assert!(mentions("hey Alice, look", "alice"));
+        assert!(mentions("alice", "ALICE"));
+        assert!(mentions("@alice: hi", "alice"));
+        assert!(!mentions("malice aforethought", "alice"));
+        assert!(!mentions("alice_b is here", "alice"));
+        assert!(!mentions("anything", ""));
+        assert_eq!(COLOUR.mention("x"), "\x1b[1mx\x1b[22m");
+        assert_eq!(PLAIN.mention("x"), "x");
+    }
+
+    #[test]
     fn who_answers_become_one_line() {
         let names: Vec<String> = ["alice", "bob", "carol"].map(String::from).to_vec();
         assert_eq!(
-            online_line(&names, 0, PLAIN),
+            online_line(None, &names, 0, PLAIN),
             "*** online (3): alice, bob, carol"
         );
         assert_eq!(
-            online_line(&names[..1], 2, PLAIN),
+            online_line(Some("#lobby"), &names[..1], 2, PLAIN),
             "*** online (3): alice and 2 more"
+        );
+        assert_eq!(
+            online_line(Some("#rust"), &names[..2], 0, PLAIN),
+            "*** in #rust (2): alice, bob"
+        );
+        let rooms = ["#lobby (3)".to_string(), "#rust (2)".to_string()];
+        assert_eq!(
+            rooms_line(&rooms, 0, PLAIN),
+            "*** rooms (2): #lobby (3), #rust (2)"
         );
     }
 

@@ -16,12 +16,12 @@ use super::link::{Identity, Link};
 use super::numerics::Replies;
 use super::parse::{decode, Message};
 use super::queries::Here;
-use super::registration::{Caps, Ready, Registration, Verdict};
+use super::registration::{Caps, Ready, Registration, Secret, Verdict};
 use super::registry::{Saying, IRC_HOST};
 use super::translate::Pending;
 use super::Irc;
 use crate::hub::Hub;
-use crate::protocol::{Username, LOBBY};
+use crate::protocol::{ErrorCode, Username, LOBBY};
 use crate::session::Event;
 
 /// One client (see the module documentation).
@@ -38,6 +38,8 @@ pub struct Client {
     ready: Option<Ready>,
     /// The login was handed to the session: the next settle sees how it went.
     logging_in: bool,
+    /// A `PASS` was sent for a nick without an account: logged in without it.
+    password_unused: bool,
     steps: VecDeque<Step>,
     /// The command the session is carrying out, which its event borrows.
     current: Option<Call>,
@@ -57,6 +59,7 @@ impl Client {
             invisible: false,
             ready: None,
             logging_in: false,
+            password_unused: false,
             steps: VecDeque::new(),
             current: None,
             saying: false,
@@ -90,15 +93,48 @@ impl Client {
             (state.registered, std::mem::take(&mut state.joined))
         };
         if std::mem::take(&mut self.logging_in) {
-            match self.ready.take() {
-                Some(ready) if registered => self.welcomed(ready),
-                _ => self.registration.nick_refused(),
-            }
+            let refused = self.link.lock().refused.take();
+            self.logged_in_or_not(registered, refused);
         }
         for room in joined.iter().rev() {
             let mut names = Vec::new();
             self.here().names(room, &mut names);
             self.steps.push_front(Step::More(names));
+        }
+    }
+
+    /// What the hub's answer to the login calls for: the welcome's rest, or
+    /// another try.
+    fn logged_in_or_not(&mut self, registered: bool, refused: Option<ErrorCode>) {
+        let Some(ready) = self.ready.take() else {
+            return;
+        };
+        let with_password = ready.password.is_some() && !self.password_unused;
+        match refused {
+            _ if registered => self.welcomed(ready),
+            // PASS for a nick nobody registered: in without it (and told so).
+            Some(ErrorCode::NotRegistered) if with_password => {
+                self.password_unused = true;
+                let (call, pending) = login(&ready, None);
+                let saying = Saying::default();
+                self.steps.push_front(Step::Call {
+                    call,
+                    pending,
+                    saying,
+                });
+                self.ready = Some(ready);
+            }
+            // Modern IRC closes the connection after ERR_PASSWDMISMATCH.
+            Some(ErrorCode::WrongPassword | ErrorCode::RateLimited) if with_password => {
+                self.link.lock().closing = Some("Password incorrect".into());
+                let quit = Step::Call {
+                    call: Call::Quit,
+                    pending: Pending::None,
+                    saying: Saying::default(),
+                };
+                self.steps.push_front(quit);
+            }
+            _ => self.registration.nick_refused(),
         }
     }
 
@@ -195,27 +231,20 @@ impl Client {
             });
             state.welcome = welcome;
         }
-        // The hook for accounts: a `ready.password` (from PASS) will make
-        // this their `AUTH <nick> <password>` rather than `LOGIN`; the hub's
-        // answer comes back through the codec either way (`OK` or `ERR`).
-        steps.call(
-            Call::Login(nick.to_string()),
-            Pending::Login(nick.to_string()),
-            Saying::default(),
-        );
+        let (call, pending) = login(&ready, ready.password.as_ref());
+        steps.call(call, pending, Saying::default());
         self.ready = Some(ready);
     }
 
     /// The hub accepted the nick (the codec has sent the welcome and the
-    /// auto-join): the lobby's names follow, and a word about `PASS`.
+    /// auto-join): the lobby's names follow, and a word about an unused
+    /// `PASS`.
     fn welcomed(&mut self, ready: Ready) {
         self.me = Some(ready.nick);
         let mut more = Vec::new();
         let here = self.here();
         here.names(LOBBY, &mut more);
-        // Until accounts plug in (see `log_in`) no nick has one, so the
-        // password was not used, and the client is told.
-        if ready.password.is_some() {
+        if self.password_unused {
             let text = format!(
                 "There is no account for {} on this server: the password (PASS) was not used",
                 here.replies.me
@@ -238,7 +267,7 @@ impl Client {
                 pending,
                 saying,
             } => {
-                self.logging_in = matches!(call, Call::Login(_));
+                self.logging_in = matches!(call, Call::Login(_) | Call::Auth(_));
                 if call == Call::Quit && saying.reason.is_some() {
                     self.link.lock().closing = saying.reason.clone();
                 }
@@ -284,4 +313,17 @@ impl Client {
             self.irc.registry.remove(me, self.link.id);
         }
     }
+}
+
+/// The session's login for `ready`: the line protocol's `AUTH` with a
+/// password (an account's, from `PASS`), `LOGIN` without; the hub's answer
+/// comes back through the codec either way (`OK`, or an `ERR` it words as
+/// IRC and notes for [`Client::settle`]).
+fn login(ready: &Ready, password: Option<&Secret>) -> (Call, Pending) {
+    let nick = ready.nick.to_string();
+    let call = match password {
+        Some(password) => Call::Auth(Secret(format!("AUTH {nick} {}", password.0))),
+        None => Call::Login(nick.clone()),
+    };
+    (call, Pending::Login(nick))
 }

@@ -22,11 +22,11 @@ use super::link::Link;
 use super::numerics::*;
 use super::parse::Message;
 use super::queries::Here;
-use super::registration::{self, clean, Caps};
+use super::registration::{self, clean, Caps, Secret};
 use super::registry::{Saying, IRC_HOST};
 use super::text;
 use super::translate::Pending;
-use crate::protocol::{Command, RoomName, Username};
+use crate::protocol::{self, Command, RoomName, Username};
 
 /// Longest away message kept (`AWAYLEN`), in bytes.
 pub const AWAYLEN: usize = 200;
@@ -41,6 +41,10 @@ const MAX_TARGETS: usize = 4;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
     Login(String),
+    /// The line protocol's own `AUTH <nick> <password>` line, so that the
+    /// password is exactly what the protocol takes (every byte after the
+    /// one space); hidden from `Debug`.
+    Auth(Secret),
     /// A message to a room (`#lobby` included).
     Msg(String, String),
     Dm(String, String),
@@ -54,6 +58,7 @@ impl Call {
     pub fn command(&self) -> Command<'_> {
         match self {
             Call::Login(nick) => Command::Login(nick),
+            Call::Auth(line) => protocol::parse(&line.0),
             Call::Msg(room, text) => Command::Msg(Some(room), text),
             Call::Dm(to, text) => Command::Dm(Some((to, text))),
             Call::Join(room) => Command::Join(room),

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 
 use super::translate::Pending;
-use crate::protocol::Username;
+use crate::protocol::{ErrorCode, Username};
 use crate::support::sync;
 
 /// Who the client is registering as, for the codec to put in the registry
@@ -32,6 +32,8 @@ pub struct State {
     pub identity: Option<Identity>,
     /// The hub said `OK`: `identity` is the client's for good.
     pub registered: bool,
+    /// What the hub refused the login with, for the reader to act on.
+    pub refused: Option<ErrorCode>,
     /// What the codec sends in place of `OK` (001 … the auto-join).
     pub welcome: Vec<u8>,
     pub server_time: bool,

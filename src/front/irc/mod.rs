@@ -43,7 +43,7 @@ use numerics::{put, Replies};
 use parse::Frame;
 use reader::{Input, Lines};
 use registry::{Entry, Registry, Saying, IRC_HOST};
-use translate::{translate, Recipient};
+use translate::{translate, Pending, Recipient};
 
 /// What an operator sets for the IRC front.
 #[derive(Debug, Clone)]
@@ -208,6 +208,9 @@ impl Codec for IrcCodec {
                 self.welcome(&mut state, now.as_deref(), out);
                 continue;
             }
+            if let (ServerLine::Err(code), Pending::Login(_)) = (line, &state.pending) {
+                state.refused = Some(code);
+            }
             if let ServerLine::Join(room, name) = line {
                 if name.eq_ignore_ascii_case(&me) {
                     state.joined.push(room.to_string());
@@ -235,6 +238,7 @@ impl Codec for IrcCodec {
                 .unwrap_or_else(|| "Ping timeout".into()),
             Farewell::Bye(Some(other)) => other.to_string(),
             Farewell::TooSlow => "too slow".to_string(),
+            Farewell::TakenOver => "Logged in elsewhere".to_string(),
             Farewell::Silent | Farewell::Violation(_) => return,
         };
         let text = format!("Closing Link: {} ({why})", self.link.peer);

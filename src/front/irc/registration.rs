@@ -6,7 +6,9 @@
 //! `CAP END`), so no `001` comes before `CAP END`; nick rules are the line
 //! protocol's (`[A-Za-z0-9_.-]{1,32}`, case-insensitive): anything else is
 //! `432`, a nick somebody holds `433` (checked again by the hub, which has
-//! the last word); `PASS` counts only before `NICK`/`USER` complete. The
+//! the last word; with a `PASS` the nick may be held, as `AUTH` takes a
+//! registered name over); `PASS` counts only before `NICK`/`USER` complete
+//! and never shows in a `Debug` ([`Secret`]). The
 //! only capability offered is `server-time` (implemented fully: see
 //! [`super::translate`]); `CAP REQ` is acknowledged or refused whole, the
 //! answer echoing the request exactly.
@@ -105,6 +107,16 @@ pub fn cap(
     }
 }
 
+/// A password from `PASS`, which no `Debug` or log line shows.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<hidden>)")
+    }
+}
+
 /// A client that has registered: what the session logs in with.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Ready {
@@ -113,7 +125,7 @@ pub struct Ready {
     pub user: String,
     pub realname: String,
     /// A `PASS` sent before registration completed.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
 }
 
 /// Where registration is after one line.
@@ -130,7 +142,7 @@ pub struct Registration {
     nick: Option<Username>,
     /// User name and real name, as sent.
     user: Option<(String, String)>,
-    password: Option<String>,
+    password: Option<Secret>,
     negotiating: bool,
     /// A `Ready` is out and its login not yet answered.
     logging_in: bool,
@@ -156,7 +168,7 @@ impl Registration {
             },
             "PASS" => match message.param(0) {
                 Some(password) if !password.is_empty() => {
-                    self.password = Some(password.to_string())
+                    self.password = Some(Secret(password.to_string()))
                 }
                 _ => replies.need_more_params(out, "PASS"),
             },
@@ -191,7 +203,7 @@ impl Registration {
         };
         match Username::parse(wanted) {
             Err(_) => replies.numeric(out, ERR_ERRONEUSNICKNAME, &[wanted], "Erroneous nickname"),
-            Ok(nick) if taken(&nick) => replies.numeric(
+            Ok(nick) if self.password.is_none() && taken(&nick) => replies.numeric(
                 out,
                 ERR_NICKNAMEINUSE,
                 &[wanted],
@@ -214,7 +226,7 @@ impl Registration {
             nick: nick.clone(),
             user: ident(user, nick),
             realname: clean(realname, REALNAME_LEN),
-            password: self.password.take(),
+            password: self.password.clone(),
         })
     }
 
@@ -440,7 +452,7 @@ mod tests {
                 nick: Username::parse("carol").unwrap(),
                 user: "crlx".into(),
                 realname: "Carol \u{FFFD}[2J".into(),
-                password: Some("sesame".into()),
+                password: Some(Secret("sesame".into())),
             })
         );
         let (_, verdict) = run(
@@ -449,5 +461,23 @@ mod tests {
             &["NICK dave", "USER @@@ 0 * :D"],
         );
         assert_eq!(verdict, ready("dave", "dave", "D"));
+        // With a password the nick may be held (AUTH takes a registered name
+        // over), and the password shows in no Debug.
+        let mut registration = Registration::default();
+        let lines = ["PASS sesame12", "NICK taken", "USER t 0 * :T"];
+        let (out, verdict) = run(&mut registration, &mut Caps::default(), &lines);
+        assert_eq!(out, "");
+        assert!(matches!(verdict, Verdict::Ready(_)));
+        assert!(!format!("{verdict:?} {registration:?}").contains("sesame"));
+        // Kept for another try after a refused login.
+        registration.nick_refused();
+        let (_, verdict) = run(&mut registration, &mut Caps::default(), &["NICK other"]);
+        assert!(matches!(
+            verdict,
+            Verdict::Ready(Ready {
+                password: Some(_),
+                ..
+            })
+        ));
     }
 }

@@ -192,6 +192,21 @@ fn error(code: ErrorCode, pending: &Pending, replies: &Replies, out: &mut Vec<u8
     let mut numeric = |code, text| replies.numeric(out, code, &[target], text);
     match (code, pending) {
         (ErrorCode::UsernameTaken, _) => numeric(ERR_NICKNAMEINUSE, "Nickname is already in use"),
+        (ErrorCode::NameReserved, _) => numeric(
+            ERR_NICKNAMEINUSE,
+            "Nickname is registered: connect with its password (PASS)",
+        ),
+        // The login is tried again without the password (see the client).
+        (ErrorCode::NotRegistered, Pending::Login(_)) => {}
+        (ErrorCode::WrongPassword, _) => {
+            replies.numeric(out, ERR_PASSWDMISMATCH, &[], "Password incorrect")
+        }
+        (ErrorCode::RateLimited, Pending::Login(_)) => replies.numeric(
+            out,
+            ERR_PASSWDMISMATCH,
+            &[],
+            "Too many attempts: try again later",
+        ),
         (ErrorCode::InvalidUsername, _) => numeric(ERR_ERRONEUSNICKNAME, "Erroneous nickname"),
         (ErrorCode::NotInRoom, Pending::Part(_)) => {
             numeric(ERR_NOTONCHANNEL, "You're not on that channel")

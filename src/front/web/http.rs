@@ -16,8 +16,20 @@ use std::time::Duration;
 use super::websocket;
 use crate::support::deadline::{is_timeout, IdleDeadline};
 
-/// The chat page, served at `/`.
-const PAGE: &str = include_str!("index.html");
+/// The chat page, served at `/`: one self-contained document, its markup and
+/// style (`index.html`) followed by its script, kept in files by concern
+/// (`script/`; they share one scope, so the order below is the order they run).
+const PAGE: &str = concat!(
+    include_str!("index.html"),
+    "<script>\n'use strict';\n",
+    include_str!("script/colours.js"),
+    include_str!("script/conversations.js"),
+    include_str!("script/sidebar.js"),
+    include_str!("script/link.js"),
+    include_str!("script/commands.js"),
+    include_str!("script/main.js"),
+    "</script>\n</body>\n</html>\n",
+);
 
 /// The longest request head (request line and headers) accepted, in bytes.
 pub const MAX_HEAD: usize = 8 * 1024;

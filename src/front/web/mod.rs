@@ -34,7 +34,7 @@ impl Codec for WebSocketCodec {
         let status = match farewell {
             Farewell::TooSlow => websocket::POLICY_VIOLATION,
             Farewell::Violation(status) => status,
-            Farewell::Bye(_) | Farewell::Silent => websocket::NORMAL,
+            Farewell::Bye(_) | Farewell::TakenOver | Farewell::Silent => websocket::NORMAL,
         };
         websocket::encode_close(status, out);
     }

@@ -273,7 +273,7 @@ impl<R: Read> MessageReader<R> {
         self.read_next_or_wait(&mut || {})
     }
 
-    /// Like [`MessageReader::read_next`], and calls `before_wait` each time it
+    /// The next message or event, as `read_next` gives it, calling `before_wait` each time it
     /// is about to read from the stream, which may wait for the peer.
     pub fn read_next_or_wait(&mut self, before_wait: &mut dyn FnMut()) -> io::Result<Event<'_>> {
         if std::mem::take(&mut self.returned_message) {

@@ -46,7 +46,7 @@ pub struct Message {
 /// When appended records are fsynced (`--fsync always | 1s`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fsync {
-    /// Group commit: [`Durable::wait`] returns once the messages appended
+    /// Group commit: `Durable::wait` returns once the messages appended
     /// before it are fsynced; the delivery code waits before sending.
     Always,
     /// At least once a second, when something was written; a power loss
@@ -75,7 +75,11 @@ impl fmt::Display for OpenError {
                 "data directory {} is in use by another chat-server",
                 dir.display()
             ),
-            OpenError::Io { path, err } => write!(f, "{}: {err}", path.display()),
+            OpenError::Io { path, err } => write!(
+                f,
+                "cannot use the data directory (--data-dir): {}: {err}",
+                path.display()
+            ),
         }
     }
 }
@@ -118,17 +122,7 @@ impl fmt::Display for Recovered {
             self.records,
             self.log_bytes
         )?;
-        if self.skipped > 0 {
-            write!(f, "; skipped {} unusable records", self.skipped)?;
-        }
-        if self.dropped_bytes > 0 {
-            write!(
-                f,
-                "; cut {} bytes of torn or corrupt tail",
-                self.dropped_bytes
-            )?;
-        }
-        Ok(())
+        record::write_repairs(f, self.skipped, self.dropped_bytes)
     }
 }
 
@@ -243,21 +237,15 @@ impl History {
             .truncate(false)
             .open(&log_path)
             .map_err(io_err(&log_path))?;
-        let file_len = file.metadata().map_err(io_err(&log_path))?.len();
         let mut history = History::in_memory(keep);
         let mut found = Recovered {
             path: log_path.clone(),
             ..Recovered::default()
         };
-        let scanned = record::scan(&file, |payload| history.recover(payload, &mut found))
+        let recovery = record::recover_file(&file, |payload| history.recover(payload, &mut found))
             .map_err(io_err(&log_path))?;
-        found.dropped_bytes = file_len.saturating_sub(scanned.intact);
-        if found.dropped_bytes > 0 {
-            file.set_len(scanned.intact)
-                .and_then(|()| file.sync_all())
-                .map_err(io_err(&log_path))?;
-        }
-        found.log_bytes = scanned.intact;
+        found.dropped_bytes = recovery.cut;
+        found.log_bytes = recovery.intact;
         // Make the directory entries (a new directory, a new log) durable
         // too, so that fsyncs of the log mean something. Best effort: some
         // file systems cannot fsync a directory.
@@ -268,7 +256,7 @@ impl History {
         found.rooms = history.rooms.len();
         found.messages = history.rooms.values().map(|r| r.ring.len()).sum();
 
-        let shared = Shared::new(dir, file, scanned.intact, fsync == Fsync::Always);
+        let shared = Shared::new(dir, file, recovery.intact, fsync == Fsync::Always);
         let syncer = disk::spawn(Arc::clone(&shared)).map_err(io_err(dir))?;
         history.disk = Some(Disk {
             shared,

@@ -3,33 +3,9 @@
 
 use super::*;
 use crate::store::disk::Inject;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::store::temp_dir::TempDir;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("chat-store-test-{}-{name}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        TempDir(path)
-    }
-
-    fn log(&self) -> PathBuf {
-        self.0.join(LOG)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn open(dir: &TempDir, keep: usize) -> (History, Recovered) {
     History::open(&dir.0, keep, Fsync::EverySecond).unwrap()
@@ -133,7 +109,7 @@ fn reopen_continues_seqs() {
     let (mut h, found) = open(&dir, 100);
     assert_eq!((found.records, found.messages, found.rooms), (10, 10, 2));
     assert_eq!((found.skipped, found.dropped_bytes), (0, 0));
-    assert_eq!(found.log_bytes, fs::metadata(dir.log()).unwrap().len());
+    assert_eq!(found.log_bytes, fs::metadata(dir.join(LOG)).unwrap().len());
     assert!(found
         .to_string()
         .starts_with("history: 10 messages in 2 rooms"));
@@ -158,17 +134,20 @@ fn torn_tail_at_every_offset_of_the_last_record() {
         say(&mut h, "#a", "two");
         say(&mut h, "#b", "three, the last record");
     }
-    let whole = fs::read(dir.log()).unwrap();
+    let whole = fs::read(dir.join(LOG)).unwrap();
     let last_start = raw_records(&[("#a", 1, "one"), ("#a", 2, "two")]).len();
     for cut in last_start..whole.len() {
         let dir = TempDir::new("torn-cut");
         fs::create_dir_all(&dir.0).unwrap();
-        fs::write(dir.log(), &whole[..cut]).unwrap();
+        fs::write(dir.join(LOG), &whole[..cut]).unwrap();
         {
             let (mut h, found) = open(&dir, 100);
             assert_eq!(found.dropped_bytes, (cut - last_start) as u64, "cut {cut}");
             assert_eq!((found.records, found.messages), (2, 2));
-            assert_eq!(fs::metadata(dir.log()).unwrap().len(), last_start as u64);
+            assert_eq!(
+                fs::metadata(dir.join(LOG)).unwrap().len(),
+                last_start as u64
+            );
             assert_eq!(h.display_name("#b"), None);
             assert_eq!(say(&mut h, "#a", "after"), 3);
             assert_eq!(say(&mut h, "#b", "b1"), 1);
@@ -198,7 +177,7 @@ fn garbage_and_odd_records_are_survived() {
     ]));
     let good = log.len();
     log.extend_from_slice(b"\x05\0\0\0\xde\xad\xbe\xefgarbage after the records");
-    fs::write(dir.log(), &log).unwrap();
+    fs::write(dir.join(LOG), &log).unwrap();
     {
         let (mut h, found) = open(&dir, 100);
         assert_eq!(found.dropped_bytes, (log.len() - good) as u64);
@@ -212,17 +191,17 @@ fn garbage_and_odd_records_are_survived() {
         assert_eq!(say(&mut h, "#a", "seven"), 7);
     }
     // Zeros (as left by some crashes) and random bytes.
-    let mut bytes = fs::read(dir.log()).unwrap();
+    let mut bytes = fs::read(dir.join(LOG)).unwrap();
     let len = bytes.len();
     bytes.extend_from_slice(&[0; 100]);
-    fs::write(dir.log(), &bytes).unwrap();
+    fs::write(dir.join(LOG), &bytes).unwrap();
     let (h, found) = open(&dir, 100);
     assert_eq!((found.dropped_bytes, found.log_bytes), (100, len as u64));
     assert_eq!(h.last_seq("#a"), 7);
     drop(h);
     let mut x = 0x1234_5678_9ABC_DEF0u64;
     for round in 0..20 {
-        let mut junk = fs::read(dir.log()).unwrap();
+        let mut junk = fs::read(dir.join(LOG)).unwrap();
         junk.truncate(len);
         for _ in 0..round * 7 {
             x ^= x << 13;
@@ -230,7 +209,7 @@ fn garbage_and_odd_records_are_survived() {
             x ^= x << 17;
             junk.push(x as u8);
         }
-        fs::write(dir.log(), &junk).unwrap();
+        fs::write(dir.join(LOG), &junk).unwrap();
         let (h, found) = open(&dir, 100);
         assert_eq!((found.log_bytes, h.last_seq("#a")), (len as u64, 7));
     }
@@ -257,12 +236,13 @@ fn a_second_open_is_refused_while_the_first_lives() {
 #[test]
 fn open_reports_io_errors() {
     let dir = TempDir::new("io");
-    fs::create_dir_all(dir.log()).unwrap(); // the log is a directory
+    fs::create_dir_all(dir.join(LOG)).unwrap(); // the log is a directory
     let err = History::open(&dir.0, 10, Fsync::EverySecond).unwrap_err();
-    assert!(matches!(err, OpenError::Io { ref path, .. } if *path == dir.log()));
-    assert!(err
-        .to_string()
-        .starts_with(&dir.log().display().to_string()));
+    assert!(matches!(err, OpenError::Io { ref path, .. } if *path == dir.join(LOG)));
+    // The message names the flag and the file, for the operator.
+    let message = err.to_string();
+    assert!(message.starts_with("cannot use the data directory (--data-dir): "));
+    assert!(message.contains(&dir.join(LOG).display().to_string()));
 }
 
 #[test]
@@ -303,7 +283,7 @@ fn compaction_keeps_the_log_near_twice_the_retained_bytes() {
         // A writer slower than the compaction (one that outpaces it grows
         // the log by what it appends while a compaction runs).
         wait_until("compaction", || !shared.compacting());
-        let size = fs::metadata(dir.log()).unwrap().len();
+        let size = fs::metadata(dir.join(LOG)).unwrap().len();
         assert_eq!(size, shared.log_len());
         assert!(
             size <= (2 * h.retained).max(4096) + 2 * longest,
@@ -457,7 +437,7 @@ fn a_failed_write_stores_nothing_and_appends_recover() {
         let (mut h, _) = open(&dir, 100);
         say(&mut h, "#a", "one");
         let shared = Arc::clone(h.shared());
-        let len = fs::metadata(dir.log()).unwrap().len();
+        let len = fs::metadata(dir.join(LOG)).unwrap().len();
         for short in [0, 1, 5, 8, 30] {
             shared.inject(Inject {
                 short_write: Some(short),
@@ -467,7 +447,7 @@ fn a_failed_write_stores_nothing_and_appends_recover() {
             assert_eq!(err.kind(), io::ErrorKind::StorageFull);
             assert_eq!(h.last_seq("#a"), 1);
             assert_eq!(h.recent("#a", 10).count(), 1);
-            assert_eq!(fs::metadata(dir.log()).unwrap().len(), len);
+            assert_eq!(fs::metadata(dir.join(LOG)).unwrap().len(), len);
             // A new room is not created by a failed append.
             assert!(h.append("#new", "#New", "ann", "x", 9).is_err());
             assert_eq!(h.display_name("#new"), None);
@@ -479,7 +459,7 @@ fn a_failed_write_stores_nothing_and_appends_recover() {
             ..Inject::default()
         });
         assert!(h.append("#a", "#a", "ann", "two", 9).is_err());
-        assert_eq!(fs::metadata(dir.log()).unwrap().len(), len + 6);
+        assert_eq!(fs::metadata(dir.join(LOG)).unwrap().len(), len + 6);
         shared.inject(Inject {
             fail_truncate: true,
             ..Inject::default()

@@ -26,7 +26,8 @@ pub mod sha256;
 
 pub use hmac::{hmac_sha256, HmacSha256};
 pub use password::{
-    constant_time_eq, hash_password, random_bytes, verify_password, BadRecord, MAX_ITERATIONS,
+    check_record, constant_time_eq, hash_password, random_bytes, verify_password, BadRecord,
+    MAX_ITERATIONS,
 };
 pub use pbkdf2::pbkdf2_hmac_sha256;
 pub use sha256::{sha256, Sha256};
