@@ -5,7 +5,7 @@
 //! Rule kept: no line leaves longer than [`MAX_LINE`] bytes (tags aside). A
 //! trailing parameter that would not fit is cut at a character boundary;
 //! message text, which must not be cut, is split before it gets here (see
-//! [`super::translate`]).
+//! [`super::translate`](mod@super::translate)).
 
 use super::parse::MAX_LINE;
 

@@ -10,7 +10,7 @@
 //! registered name over); `PASS` counts only before `NICK`/`USER` complete
 //! and never shows in a `Debug` ([`Secret`]). The
 //! only capability offered is `server-time` (implemented fully: see
-//! [`super::translate`]); `CAP REQ` is acknowledged or refused whole, the
+//! [`super::translate`](mod@super::translate)); `CAP REQ` is acknowledged or refused whole, the
 //! answer echoing the request exactly.
 
 use super::numerics::*;
