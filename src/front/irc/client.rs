@@ -231,6 +231,8 @@ impl Client {
             });
             state.welcome = welcome;
         }
+        // A new try (another nick): a PASS counts again.
+        self.password_unused = false;
         let (call, pending) = login(&ready, ready.password.as_ref());
         steps.call(call, pending, Saying::default());
         self.ready = Some(ready);

@@ -4,12 +4,12 @@
 //! private messages; the hub knows nothing of IRC.
 //!
 //! How it plugs in, like the other fronts: [`serve`] runs one connection
-//! through the session. Its reader side ([`Client`] over
-//! [`Lines`]) registers the client and turns each IRC line into session
-//! events: the session's own commands where one means the same
-//! (`PRIVMSG #room` is `MSG #room`), answers written here for the rest
-//! (`WHO`, `MODE`…). Its codec turns every server line queued for the
-//! client into IRC ([`translate`](mod@translate)). The two share a [`Link`]; what IRC users
+//! through the session. Its reader side ([`Client`] over [`Lines`])
+//! registers the client and turns each IRC line into session events: the
+//! session's own commands where one means the same (`PRIVMSG #room` is
+//! `MSG #room`), answers written here for the rest (`WHO`, `MODE`…). Its
+//! codec turns every server line queued for the client into IRC
+//! ([`translate`](mod@translate)). The two share a [`Link`]; what IRC users
 //! are beyond their nick (user, real name, away, what they are saying) is in
 //! the [`Registry`] every IRC connection of the server shares.
 
