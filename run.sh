@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for people: build what is needed (release), then run it.
-#   ./run.sh server [flags]   the chat server (default port 4000, web page on 8080)
+#   ./run.sh server [flags]   the chat server (default port 4000, web page on 8080, IRC on 6667)
 #   ./run.sh client [flags]   the terminal client
 #   ./run.sh bench  [args]    the benchmark tool (e.g. ./run.sh bench fanout --spawn)
 #   ./run.sh test             the whole test suite

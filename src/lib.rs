@@ -12,7 +12,7 @@
 //! | folder | concern |
 //! |---|---|
 //! | [`server`] | configuration, listeners, the accept loop and its limits (per address, PROXY protocol), metrics, stopping (gracefully too) |
-//! | `front/` | one folder per way in (`lines/`, `web/`): bytes ↔ events and server lines, refusals |
+//! | `front/` | one folder per way in (`lines/`, `web/`, `irc/`): bytes ↔ events and server lines, refusals |
 //! | `session/` | one connection's life: read, dispatch commands to the hub, flood limit, password throttle and hashing, departure |
 //! | `backplane/` | several servers as one chat through Redis: RESP, the client, leases, the events stream |
 //! | `hub/` | the shared state behind one lock and one order: users, rooms, their history, accounts |

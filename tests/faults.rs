@@ -59,7 +59,7 @@ fn out_of_file_descriptors_the_server_backs_off_and_recovers() {
     command.args([
         "-c",
         &format!(
-            "ulimit -n 24 && exec {SERVER_BIN} --bind 127.0.0.1 --port 0 --web-port 0 --no-persist"
+            "ulimit -n 24 && exec {SERVER_BIN} --bind 127.0.0.1 --port 0 --web-port 0 --irc-port 0 --no-persist"
         ),
     ]);
     let mut server = Running::spawn(command);
@@ -201,6 +201,8 @@ fn a_broken_stderr_does_not_take_the_server_down() {
             "--port",
             "0",
             "--web-port",
+            "0",
+            "--irc-port",
             "0",
             "--no-persist",
         ])

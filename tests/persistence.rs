@@ -216,7 +216,7 @@ fn one_server_per_data_directory() {
     let _first = Running::start(&["--data-dir", dir.arg()]);
     let second = Command::new(SERVER_BIN)
         .args(["--bind", "127.0.0.1", "--port", "0", "--web-port", "0"])
-        .args(["--data-dir", dir.arg()])
+        .args(["--irc-port", "0", "--data-dir", dir.arg()])
         .output()
         .expect("run a second chat-server");
     assert_eq!(second.status.code(), Some(1));

@@ -80,7 +80,17 @@ fn bad_flags_exit_2_with_usage() {
 fn port_in_use_is_one_line_and_exit_1() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let (code, _, err) = run(&["--bind", "127.0.0.1", "--port", &port, "--web-port", "0"]);
+    let args = [
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--web-port",
+        "0",
+        "--irc-port",
+        "0",
+    ];
+    let (code, _, err) = run(&args);
     assert_eq!(code, 1);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("cannot listen on 127.0.0.1:"), "{err}");
@@ -95,7 +105,17 @@ fn a_web_port_in_use_is_named_in_the_error() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let web = taken.local_addr().unwrap();
     let port = web.port().to_string();
-    let (code, _, err) = run(&["--bind", "127.0.0.1", "--port", "0", "--web-port", &port]);
+    let args = [
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--web-port",
+        &port,
+        "--irc-port",
+        "0",
+    ];
+    let (code, _, err) = run(&args);
     assert_eq!(code, 1, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(&format!("cannot listen on {web}")), "{err}");

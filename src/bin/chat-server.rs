@@ -20,12 +20,16 @@ const USAGE: &str = "\
 usage: chat-server [options]
 
 A chat server for the LOGIN / MSG / DM / WHO / JOIN / HISTORY line protocol.
-Connect with chat-client, `nc HOST PORT` or `telnet HOST PORT`.
+Connect with chat-client, `nc HOST PORT` or `telnet HOST PORT`, a browser on the
+web port, or any IRC client on the IRC port.
 
 options:
   --bind ADDR            address to listen on (default 0.0.0.0)
   --port PORT            line-protocol port (default 4000; 0 picks a free one)
   --web-port PORT        web page and WebSocket port (default 8080; 0 turns it off)
+  --irc-port PORT        IRC port (default 6667; 0 turns it off)
+  --irc-name NAME        the IRC server's name in prefixes, 004 and PONG (default: the
+                         host name)
   --idle-timeout SECS    drop a client that sends no line for this long (default 60)
   --login-timeout SECS   drop a client not logged in this long after connecting, whatever
                          it sends (default 60)
@@ -149,6 +153,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Config>, CliError>
     let mut bind: IpAddr = config.addr.ip();
     let mut port = config.addr.port();
     let mut web_port: u16 = config.web_addr.map_or(0, |web| web.port());
+    let mut irc_port: u16 = config.irc_addr.map_or(0, |irc| irc.port());
     // `Some(None)`: --max-rate off.
     let mut rate: Option<Option<f64>> = None;
     let mut burst: Option<u32> = None;
@@ -157,6 +162,16 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Config>, CliError>
             "--bind" => bind = args.value(&flag)?,
             "--port" => port = args.value(&flag)?,
             "--web-port" => web_port = args.value(&flag)?,
+            "--irc-port" => irc_port = args.value(&flag)?,
+            "--irc-name" => {
+                let name: String = args.value(&flag)?;
+                if !Config::is_valid_irc_name(&name) {
+                    return Err(CliError(
+                        "--irc-name takes 1-63 characters of A-Z a-z 0-9 . - _".into(),
+                    ));
+                }
+                config.irc_name = name;
+            }
             "--idle-timeout" => {
                 let secs: u64 = args.value(&flag)?;
                 if secs == 0 {
@@ -272,6 +287,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Config>, CliError>
     }
     config.addr = SocketAddr::new(bind, port);
     config.web_addr = (web_port != 0).then(|| SocketAddr::new(bind, web_port));
+    config.irc_addr = (irc_port != 0).then(|| SocketAddr::new(bind, irc_port));
     match (rate, burst) {
         (Some(Some(per_sec)), burst) => {
             config.max_rate = Some(RateLimit {

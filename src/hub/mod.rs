@@ -236,28 +236,57 @@ impl Hub {
     }
 
     /// The `WHO` answer for the lobby (`None`) or a room: one `USER <name>`
-    /// line per member, sorted by name the way people read (case-insensitively),
-    /// as one block of bytes; `ERR no-such-room` for a room nobody is in.
+    /// line per member (see [`Hub::members`]), as one block of bytes.
     pub fn who(&self, room: Option<&RoomName>) -> Result<Vec<u8>, ErrorCode> {
-        let names: Vec<Username> = {
+        let (_, names) = self.members(room)?;
+        let mut out = Vec::with_capacity(names.len() * 16);
+        for name in &names {
+            ServerLine::User(name.as_str()).encode(&mut out);
+        }
+        Ok(out)
+    }
+
+    /// The members of the lobby (`None`) or a room, sorted by name the way
+    /// people read (case-insensitively), and the room as it is shown;
+    /// `ERR no-such-room` for a room nobody is in.
+    pub fn members(&self, room: Option<&RoomName>) -> Result<(RoomName, Vec<Username>), ErrorCode> {
+        let (display, mut names) = {
             let state = self.lock();
             if let Some(cluster) = state.cluster() {
                 drop(state);
-                return Ok(who_lines(cluster.who(room)?));
-            }
-            match room.filter(|room| !room.is_lobby()) {
-                None => state.users.keys().cloned().collect(),
-                Some(room) => state
-                    .rooms
-                    .get(room)
-                    .ok_or(ErrorCode::NoSuchRoom)?
-                    .members
-                    .keys()
-                    .cloned()
-                    .collect(),
+                let display = room.cloned().unwrap_or_else(RoomName::lobby);
+                let names = cluster.who(room)?;
+                if names.is_empty() && !display.is_lobby() {
+                    return Err(ErrorCode::NoSuchRoom);
+                }
+                (display, names)
+            } else {
+                match room.filter(|room| !room.is_lobby()) {
+                    None => (RoomName::lobby(), state.users.keys().cloned().collect()),
+                    Some(room) => {
+                        let live = state.rooms.get(room).ok_or(ErrorCode::NoSuchRoom)?;
+                        let names: Vec<Username> = live.members.keys().cloned().collect();
+                        (live.name.clone(), names)
+                    }
+                }
             }
         };
-        Ok(who_lines(names))
+        names.sort_by_cached_key(Username::folded);
+        Ok((display, names))
+    }
+
+    /// A logged-in user as registered, and the rooms they are in as shown
+    /// (the lobby not among them); `None` for nobody by that name.
+    pub fn user(&self, name: &str) -> Option<(Username, Vec<RoomName>)> {
+        let name = Username::parse(name).ok()?;
+        let state = self.lock();
+        let (name, member) = state.users.get_key_value(&name)?;
+        let rooms = member
+            .rooms
+            .iter()
+            .filter_map(|room| state.rooms.get(room).map(|live| live.name.clone()))
+            .collect();
+        Some((name.clone(), rooms))
     }
 
     /// Puts `name` in `room`: every member (the joiner included) gets
@@ -340,29 +369,44 @@ impl Hub {
         Ok(())
     }
 
-    /// The `ROOMS` answer: `ROOM <room> <members>` for the lobby and every
-    /// room with members, sorted by name case-insensitively.
+    /// The `ROOMS` answer: `ROOM <room> <members>` for each of
+    /// [`Hub::room_list`].
     pub fn rooms(&self) -> Result<Vec<u8>, ErrorCode> {
-        let rooms: Vec<(String, RoomName, usize)> = {
-            let state = self.lock();
-            if let Some(cluster) = state.cluster() {
-                drop(state);
-                let rooms = cluster.rooms()?.into_iter();
-                return Ok(room_lines(
-                    rooms.map(|(name, n)| (name.folded(), name, n)).collect(),
-                ));
-            }
-            let lobby = RoomName::lobby();
-            std::iter::once((lobby.folded(), lobby, state.users.len()))
-                .chain(
-                    state
-                        .rooms
-                        .values()
-                        .map(|room| (room.name.folded(), room.name.clone(), room.members.len())),
-                )
-                .collect()
-        };
-        Ok(room_lines(rooms))
+        let rooms = self.room_list()?;
+        let mut out = Vec::with_capacity(rooms.len() * 24);
+        for (name, members) in &rooms {
+            ServerLine::Room(name.as_str(), *members).encode(&mut out);
+        }
+        Ok(out)
+    }
+
+    /// The lobby and every room with members, with how many, sorted by name
+    /// case-insensitively.
+    pub fn room_list(&self) -> Result<Vec<(RoomName, usize)>, ErrorCode> {
+        let mut rooms: Vec<(String, RoomName, usize)> =
+            {
+                let state = self.lock();
+                if let Some(cluster) = state.cluster() {
+                    drop(state);
+                    cluster
+                        .rooms()?
+                        .into_iter()
+                        .map(|(name, members)| (name.folded(), name, members))
+                        .collect()
+                } else {
+                    let lobby = RoomName::lobby();
+                    std::iter::once((lobby.folded(), lobby, state.users.len()))
+                        .chain(state.rooms.values().map(|room| {
+                            (room.name.folded(), room.name.clone(), room.members.len())
+                        }))
+                        .collect()
+                }
+            };
+        rooms.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(rooms
+            .into_iter()
+            .map(|(_, name, members)| (name, members))
+            .collect())
     }
 
     /// Answers `HISTORY`: queues the room's (the lobby's when `None`) last
@@ -578,28 +622,6 @@ fn history_lines<'m>(
         }
         .encode(out);
     }
-}
-
-/// The `WHO` answer for `names`: one `USER <name>` line each, sorted by name
-/// the way people read (case-insensitively), as one block of bytes.
-fn who_lines(mut names: Vec<Username>) -> Vec<u8> {
-    names.sort_by_cached_key(Username::folded);
-    let mut out = Vec::with_capacity(names.len() * 16);
-    for name in &names {
-        ServerLine::User(name.as_str()).encode(&mut out);
-    }
-    out
-}
-
-/// The `ROOMS` answer for (folded, name, members): sorted by name
-/// case-insensitively.
-fn room_lines(mut rooms: Vec<(String, RoomName, usize)>) -> Vec<u8> {
-    rooms.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out = Vec::with_capacity(rooms.len() * 24);
-    for (_, name, members) in &rooms {
-        ServerLine::Room(name.as_str(), *members).encode(&mut out);
-    }
-    out
 }
 
 #[cfg(test)]

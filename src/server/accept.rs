@@ -36,7 +36,7 @@ pub const SEND_BUFFER: usize = 128 * 1024;
 pub(super) fn accept_loop(
     listener: &TcpListener,
     shared: &Arc<Shared>,
-    front: Front,
+    front: &Front,
     proxied: bool,
 ) {
     let mut backoff = Duration::from_millis(10);
@@ -65,7 +65,7 @@ fn start_connection(
     stream: TcpStream,
     peer: SocketAddr,
     shared: &Arc<Shared>,
-    front: Front,
+    front: &Front,
     proxied: bool,
 ) {
     // Lines are small and latency matters more than packet count; the writer
@@ -102,9 +102,10 @@ fn start_connection(
     let spawned = {
         let shared = Arc::clone(shared);
         let stream = Arc::clone(&stream);
+        let front = front.clone();
         shared.context.threads.clone().spawn("chat-conn", move || {
             let peer = match proxied {
-                true => match behind_proxy(&shared, &stream, peer, front, &mut slot) {
+                true => match behind_proxy(&shared, &stream, peer, &front, &mut slot) {
                     Some(client) => client,
                     None => return,
                 },
@@ -130,7 +131,7 @@ fn start_connection(
 }
 
 /// Refuses a connection in its front's words, and logs it (rate-limited).
-fn refuse(shared: &Shared, stream: &TcpStream, peer: SocketAddr, front: Front, refusal: Refusal) {
+fn refuse(shared: &Shared, stream: &TcpStream, peer: SocketAddr, front: &Front, refusal: Refusal) {
     let reason = refusal.as_str();
     shared
         .refusals
@@ -145,7 +146,7 @@ fn behind_proxy(
     shared: &Shared,
     stream: &TcpStream,
     proxy: SocketAddr,
-    front: Front,
+    front: &Front,
     slot: &mut Slot,
 ) -> Option<SocketAddr> {
     let client = match proxy::read_header(stream, PROXY_HEADER_TIMEOUT) {

@@ -64,7 +64,8 @@ pub struct Admission {
 /// Open connections, for the limits and for hanging up on everybody at stop.
 struct Connections {
     next_id: u64,
-    open: HashMap<u64, (Arc<TcpStream>, Front)>,
+    /// Each connection's socket and its front's label.
+    open: HashMap<u64, (Arc<TcpStream>, &'static str)>,
     per_group: HashMap<Group, usize>,
     throttle: Option<Throttle>,
 }
@@ -91,14 +92,20 @@ impl Admission {
     }
 
     /// Takes a connection slot, or refuses with `ServerFull`.
-    pub fn admit(self: &Arc<Self>, stream: &Arc<TcpStream>, front: Front) -> Result<Slot, Refusal> {
+    pub fn admit(
+        self: &Arc<Self>,
+        stream: &Arc<TcpStream>,
+        front: &Front,
+    ) -> Result<Slot, Refusal> {
         let mut connections = self.connections();
         if connections.open.len() >= self.max_clients {
             return Err(Refusal::ServerFull);
         }
         let id = connections.next_id;
         connections.next_id += 1;
-        connections.open.insert(id, (Arc::clone(stream), front));
+        connections
+            .open
+            .insert(id, (Arc::clone(stream), front.label()));
         Ok(Slot {
             admission: Arc::clone(self),
             id,
@@ -106,8 +113,8 @@ impl Admission {
         })
     }
 
-    /// How many connections are open on `front`.
-    pub fn open_on(&self, front: Front) -> usize {
+    /// How many connections are open on the front labelled `front`.
+    pub fn open_on(&self, front: &str) -> usize {
         let connections = self.connections();
         connections
             .open

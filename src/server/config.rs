@@ -6,6 +6,7 @@ use std::time::Duration;
 
 pub use crate::backplane::redis::Url as RedisUrl;
 use crate::delivery::WRITE_STALL_LIMIT;
+use crate::front::irc;
 use crate::hub::RoomLimits;
 use crate::session::{Limits, RateLimit};
 pub use crate::store::Fsync;
@@ -37,6 +38,15 @@ pub struct Config {
     /// Address and port of the web page and WebSocket gateway (`--web-port`);
     /// `None` turns it off.
     pub web_addr: Option<SocketAddr>,
+    /// Address and port of the IRC front (`--irc-port`); `None` turns it off.
+    pub irc_addr: Option<SocketAddr>,
+    /// The IRC server's name (`--irc-name`), in prefixes, `004` and `PONG`:
+    /// 1–63 characters of `A-Z a-z 0-9 . - _` (see [`Config::is_valid_irc_name`]).
+    pub irc_name: String,
+    /// Silence after which a registered IRC client is sent a `PING`.
+    pub irc_ping_interval: Duration,
+    /// How long a pinged IRC client has to send anything before it is dropped.
+    pub irc_ping_timeout: Duration,
     /// No line for this long (login or not) and the client is dropped.
     pub idle_timeout: Duration,
     /// Connections at once, logged in or not; one more gets `BYE server-full`.
@@ -112,6 +122,10 @@ impl Default for Config {
         Config {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 4000),
             web_addr: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8080)),
+            irc_addr: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 6667)),
+            irc_name: host_name(),
+            irc_ping_interval: Duration::from_secs(120),
+            irc_ping_timeout: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             max_clients: 10_000,
             max_line: 4096,
@@ -158,6 +172,21 @@ impl Config {
         }
     }
 
+    /// What the IRC front runs with.
+    pub(super) fn irc_settings(&self) -> irc::Settings {
+        irc::Settings {
+            name: self.irc_name.clone(),
+            ping_interval: self.irc_ping_interval,
+            ping_timeout: self.irc_ping_timeout,
+            max_rooms_per_user: self.max_rooms_per_user,
+        }
+    }
+
+    /// Whether `name` can be the IRC server's name.
+    pub fn is_valid_irc_name(name: &str) -> bool {
+        irc::is_valid_server_name(name)
+    }
+
     /// How many rooms there may be, and what a joiner is shown.
     pub(super) fn room_limits(&self) -> RoomLimits {
         RoomLimits {
@@ -166,4 +195,14 @@ impl Config {
             replay: self.replay,
         }
     }
+}
+
+/// The machine's host name (`/etc/hostname`), or `chat` if it has none that
+/// can be an IRC server name.
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| irc::is_valid_server_name(name))
+        .unwrap_or_else(|| "chat".to_string())
 }

@@ -14,7 +14,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::Shared;
-use crate::front::Front;
 use crate::support::deadline::is_timeout;
 use crate::support::metrics::{Exposition, METRICS};
 
@@ -116,10 +115,7 @@ fn exposition(shared: &Shared) -> String {
         "chat_connections",
         "Connections open now, by front.",
         "front",
-        &[
-            (Front::Lines.label(), open(Front::Lines)),
-            (Front::Web.label(), open(Front::Web)),
-        ],
+        &["lines", "web", "irc"].map(|front| (front, open(front))),
     );
     let (users, rooms) = context.hub.counts();
     page.gauge("chat_users", "Users logged in now.", users as u64);

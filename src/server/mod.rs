@@ -32,6 +32,7 @@ pub use config::{Config, Fsync, RedisUrl, MAX_ITERATIONS};
 
 use crate::backplane::{Backplane, NodeConfig};
 use crate::delivery::{Helpers, OutputBudget};
+use crate::front::irc::Irc;
 use crate::front::Front;
 use crate::hub::Hub;
 use crate::session::{Context, Throttle};
@@ -124,6 +125,7 @@ pub struct Server {
     addr: SocketAddr,
     web_addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
+    irc_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     acceptors: Vec<Acceptor>,
     /// The metrics listener, stopped last: `/healthz` says "stopping" while
@@ -146,6 +148,11 @@ impl Server {
         if let Some(web_addr) = config.web_addr {
             let listener = bind(web_addr, Front::Web.describe())?;
             listeners.push((Front::Web, listener, config.web_proxy_protocol));
+        }
+        if let Some(irc_addr) = config.irc_addr {
+            let front = Front::Irc(Arc::new(Irc::new(config.irc_settings())));
+            let listener = bind(irc_addr, front.describe())?;
+            listeners.push((front, listener, false));
         }
         let metrics_listener = match config.metrics_addr {
             Some(addr) => Some(bind(addr, "metrics")?),
@@ -225,12 +232,15 @@ impl Server {
                     None,
                     format_args!("listening on {addr} ({what}: http://{addr}/){via}"),
                 ),
-                Front::Lines => log.event(None, format_args!("listening on {addr} ({what}){via}")),
+                Front::Lines | Front::Irc(_) => {
+                    log.event(None, format_args!("listening on {addr} ({what}){via}"))
+                }
             }
             let for_thread = Arc::clone(&shared);
+            let for_loop = front.clone();
             let thread = thread::Builder::new()
                 .name(front.thread_name().into())
-                .spawn(move || accept::accept_loop(&listener, &for_thread, front, proxied))
+                .spawn(move || accept::accept_loop(&listener, &for_thread, &for_loop, proxied))
                 .map_err(StartError::Thread)?;
             acceptors.push((front, Acceptor { addr, thread }));
         }
@@ -253,15 +263,16 @@ impl Server {
         for found in history_found.iter().chain(&accounts_found) {
             log.event(None, format_args!("{found}"));
         }
-        let addr_of = |wanted: Front| {
+        let addr_of = |wanted: fn(&Front) -> bool| {
             acceptors
                 .iter()
-                .find(|(front, _)| *front == wanted)
+                .find(|(front, _)| wanted(front))
                 .map(|(_, acceptor)| acceptor.addr)
         };
         Ok(Server {
-            addr: addr_of(Front::Lines).unwrap_or(config.addr),
-            web_addr: addr_of(Front::Web),
+            addr: addr_of(|front| matches!(front, Front::Lines)).unwrap_or(config.addr),
+            web_addr: addr_of(|front| matches!(front, Front::Web)),
+            irc_addr: addr_of(|front| matches!(front, Front::Irc(_))),
             metrics_addr: metrics.as_ref().map(|acceptor| acceptor.addr),
             shared,
             acceptors: acceptors
@@ -287,6 +298,11 @@ impl Server {
     /// The address of `GET /metrics` and `GET /healthz`, if they are on.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// The address of the IRC front, if it is on.
+    pub fn irc_addr(&self) -> Option<SocketAddr> {
+        self.irc_addr
     }
 
     /// Stops accepting and hangs up on every connection at once.

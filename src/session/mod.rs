@@ -122,6 +122,15 @@ pub enum Event<'a> {
     Closed,
     /// The peer broke its front's framing rules; the code is the front's own.
     Violation(u16),
+    /// A line of a front that speaks another protocol (IRC), already
+    /// translated into the command it means: it is checked and dispatched
+    /// like a parsed line (flood limit, login, errors as `ERR` lines, which
+    /// the front's codec words its own way).
+    Command(Command<'a>),
+    /// A line the front understood and answered itself (IRC's `CAP`,
+    /// `MODE`, `WHOIS`…): it counts against the flood limit like any line,
+    /// and the answer (maybe none) goes back as it is.
+    Answered(Vec<u8>),
 }
 
 /// Where a session reads from: a front's reader over the client's socket,
@@ -228,6 +237,17 @@ impl<'a> Session<'a> {
                     }
                     Err(flow) => flow,
                 },
+                Ok(Event::Command(command)) => match self.admit_line() {
+                    Ok(()) => self.handle_command(command),
+                    Err(flow) => flow,
+                },
+                Ok(Event::Answered(bytes)) => match self.admit_line() {
+                    Ok(()) => {
+                        self.claims.push_raw(&self.outbox, &bytes);
+                        Flow::Continue
+                    }
+                    Err(flow) => flow,
+                },
                 Ok(Event::Closed) => Flow::End(Departure::Closed),
                 Ok(Event::Violation(status)) => Flow::End(Departure::WebSocketViolation(status)),
                 Err(err) if is_timeout(&err) => Flow::End(self.timed_out()),
@@ -324,7 +344,11 @@ impl<'a> Session<'a> {
             self.reply(ServerLine::Err(ErrorCode::InvalidUtf8));
             return Flow::Continue;
         };
-        let command = protocol::parse(line);
+        self.handle_command(protocol::parse(line))
+    }
+
+    /// Carries out one admitted command, answering a refusal with `ERR`.
+    fn handle_command(&mut self, command: Command<'_>) -> Flow {
         if self.name.is_none() && command.needs_login() {
             self.reply(ServerLine::Err(ErrorCode::NotLoggedIn));
             return Flow::Continue;

@@ -53,6 +53,14 @@ impl IdleDeadline {
         }
     }
 
+    /// From now on the client has `timeout` (counted from now) instead:
+    /// a front whose silence policy changes as the connection goes on (IRC
+    /// pings a quiet client, then waits a shorter while for any answer).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+        self.reset();
+    }
+
     fn slack(&self) -> Duration {
         (self.timeout / 10).min(Duration::from_secs(1))
     }

@@ -5,6 +5,7 @@
 //! clear message instead of hanging, even on a busy 2-core machine.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod irc;
 pub mod ws;
 
 use std::collections::VecDeque;
@@ -22,11 +23,12 @@ use chat::support::procfs;
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// The configuration tests start from: loopback, a free port, no log noise,
-/// history in memory only, cheap password hashing.
+/// history in memory only, cheap password hashing, no web or IRC listener.
 pub fn config() -> Config {
     Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         web_addr: None,
+        irc_addr: None,
         log: false,
         data_dir: None,
         pbkdf2_iterations: 1_000,
@@ -252,13 +254,13 @@ pub struct Running {
 
 impl Running {
     /// Runs the binary with `args` after `--bind 127.0.0.1 --port 0
-    /// --web-port 0 --no-persist` (a `--data-dir` in `args` turns history on
-    /// disk back on).
+    /// --web-port 0 --irc-port 0 --no-persist` (a `--data-dir` in `args`
+    /// turns history on disk back on).
     pub fn start(args: &[&str]) -> Running {
         let mut command = Command::new(SERVER_BIN);
         command
             .args(["--bind", "127.0.0.1", "--port", "0", "--web-port", "0"])
-            .arg("--no-persist")
+            .args(["--irc-port", "0", "--no-persist"])
             .args(args);
         Running::spawn(command)
     }

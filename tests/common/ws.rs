@@ -141,3 +141,8 @@ pub fn frame(first_byte: u8, payload: &[u8], masked: bool) -> Vec<u8> {
     }
     frame
 }
+
+/// A text frame carrying `line`, as a browser sends it.
+pub fn text_frame(line: &str) -> Vec<u8> {
+    frame(0x81, line.as_bytes(), true)
+}

@@ -73,6 +73,8 @@ impl ServerProcess {
             "0",
             "--web-port",
             "0",
+            "--irc-port",
+            "0",
             "--quiet",
         ]);
         // Long enough that no client idles out during a run.

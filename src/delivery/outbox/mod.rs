@@ -103,7 +103,7 @@ impl Farewell {
 }
 
 /// How one front puts the server's lines on its wire. Each front (lines,
-/// WebSocket, later IRC) implements it; the outbox calls it as bytes are
+/// WebSocket, IRC) implements it; the outbox calls it as bytes are
 /// appended, so the outbox holds exactly what goes on the wire.
 pub trait Codec: Send + Sync {
     /// Appends `lines` (whole protocol lines, each ending in `\n`) to `out`
