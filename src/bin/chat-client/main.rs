@@ -12,7 +12,8 @@
 //! What a typed line means ([`input`]), how a server line is shown
 //! ([`display`]), which answers are awaited ([`pending`]), the rooms and their
 //! history ([`rooms`]) and the [`heartbeat`] are pure and unit-tested without
-//! a socket or a terminal; so is the session itself.
+//! a socket or a terminal; so is the session itself, accounts included. A
+//! password, typed or from `--password-file`, is a [`secret::Secret`].
 
 mod backoff;
 mod display;

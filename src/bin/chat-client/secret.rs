@@ -8,9 +8,14 @@
 //! protocol line that carries it is made.
 
 use std::fmt;
+use std::io::Read;
 use std::path::Path;
 
 use chat::protocol::{MAX_PASSWORD, MIN_PASSWORD};
+
+/// At most this much of a password file is read: far more than any
+/// password's line, and a bound however big the file (or `/dev/zero`).
+const MAX_FILE_READ: u64 = 1024;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -25,13 +30,16 @@ impl Secret {
     /// The first line of `path`, without its line end.
     pub fn from_file(path: &Path) -> Result<Secret, String> {
         let shown = path.display();
-        let text = std::fs::read(path).map_err(|err| {
-            let why = match err.raw_os_error() {
-                Some(_) => err.kind().to_string(),
-                None => err.to_string(),
-            };
-            format!("cannot read --password-file {shown}: {why}")
-        })?;
+        let mut text = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_FILE_READ).read_to_end(&mut text))
+            .map_err(|err| {
+                let why = match err.raw_os_error() {
+                    Some(_) => err.kind().to_string(),
+                    None => err.to_string(),
+                };
+                format!("cannot read --password-file {shown}: {why}")
+            })?;
         let first = text.split(|&b| b == b'\n').next().unwrap_or_default();
         let first = String::from_utf8(first.to_vec())
             .map_err(|_| format!("--password-file {shown}: its first line is not UTF-8"))?;
@@ -97,6 +105,10 @@ mod tests {
             err.contains("8 to 128 bytes") && !err.contains("short"),
             "{err}"
         );
+        std::fs::write(&file, "x".repeat(5000)).unwrap();
+        assert!(Secret::from_file(&file)
+            .unwrap_err()
+            .contains("8 to 128 bytes"));
         let missing = Secret::from_file(&dir.join("nope")).unwrap_err();
         assert!(missing.contains("not found"), "{missing}");
         std::fs::remove_dir_all(&dir).unwrap();
