@@ -3,153 +3,19 @@
 //! one on a loopback socket): logging in, typing, what is shown, the heartbeat
 //! and the exit codes.
 
+mod client_bin;
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::{Command, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use client_bin::{script, time_of_day, untimed, Running, BIN};
 use common::{Client, PATIENCE};
 
-const BIN: &str = env!("CARGO_BIN_EXE_chat-client");
-
 const WELCOME: &str = "; type /help for the commands";
-
-/// A running `chat-client`, killed if a test fails before it exits.
-struct Running {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Receiver<String>,
-    stderr: Option<JoinHandle<String>>,
-}
-
-/// How a client run ended: exit status, the lines not yet read, standard error.
-struct Ended {
-    code: i32,
-    rest: Vec<String>,
-    stderr: String,
-}
-
-impl Running {
-    /// Starts the client against `addr` with `args`, and with `env` set.
-    fn start(addr: SocketAddr, args: &[&str], env: &[(&str, &str)]) -> Running {
-        let mut child = Command::new(BIN)
-            .args(["--host", "127.0.0.1", "--port", &addr.port().to_string()])
-            .args(args)
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chat-client");
-        let (lines, stdout) = mpsc::channel();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        thread::spawn(move || {
-            for line in out.lines() {
-                let Ok(line) = line else { break };
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut err = child.stderr.take().unwrap();
-        let stderr = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text);
-            text
-        });
-        Running {
-            stdin: child.stdin.take(),
-            child,
-            stdout,
-            stderr: Some(stderr),
-        }
-    }
-
-    /// Types one line.
-    fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin still open");
-        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// The next line shown; fails the test if none comes in time.
-    fn line(&mut self) -> String {
-        self.stdout
-            .recv_timeout(PATIENCE)
-            .unwrap_or_else(|err| panic!("no line from the client: {err}"))
-    }
-
-    /// Ends the input (Ctrl-D) and waits for the client to exit.
-    fn close_input_and_wait(&mut self) -> Ended {
-        self.stdin = None;
-        self.wait()
-    }
-
-    /// Waits for the client to exit by itself.
-    fn wait(&mut self) -> Ended {
-        let deadline = Instant::now() + PATIENCE;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "the client did not exit");
-            thread::sleep(Duration::from_millis(20));
-        };
-        let stderr = self.stderr.take().expect("waited once").join().unwrap();
-        // The client has exited; its last lines may still be on their way
-        // through the reading thread, which hangs up at the end of the pipe.
-        let mut rest = Vec::new();
-        while let Ok(line) = self.stdout.recv_timeout(PATIENCE) {
-            rest.push(line);
-        }
-        Ended {
-            code: status.code().unwrap_or(-1),
-            rest,
-            stderr,
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs the client with all of `input` piped in, to its exit.
-fn script(addr: SocketAddr, args: &[&str], input: &str) -> Ended {
-    let mut client = Running::start(addr, args, &[]);
-    // A client that already left (a refused name) no longer reads.
-    let _ = client.stdin.as_mut().unwrap().write_all(input.as_bytes());
-    client.close_input_and_wait()
-}
-
-/// The line with its `[HH:MM:SS]` time replaced by `[t]`, checking its format.
-fn untimed(line: &str) -> String {
-    match line.strip_prefix('[') {
-        Some(rest) => {
-            let (time, text) = rest.split_once("] ").expect("a timestamp");
-            assert!(time_of_day(time) < 24 * 3600, "{line}");
-            format!("[t] {text}")
-        }
-        None => line.to_string(),
-    }
-}
-
-/// Seconds since midnight of an `HH:MM:SS` time, checking its format.
-fn time_of_day(time: &str) -> u32 {
-    let parts: Vec<u32> = time.split(':').map(|p| p.parse().unwrap()).collect();
-    assert!(
-        time.len() == 8 && parts.len() == 3 && parts[1] < 60 && parts[2] <= 60,
-        "not a time: {time:?}"
-    );
-    parts[0] * 3600 + parts[1] * 60 + parts[2]
-}
 
 /// A fake server on a free loopback port, run by `serve` for one connection.
 fn fake_server(serve: impl FnOnce(TcpStream) + Send + 'static) -> (SocketAddr, JoinHandle<()>) {
@@ -173,6 +39,7 @@ fn help_version_and_bad_flags() {
         "--host",
         "--port",
         "--name",
+        "--password-file",
         "--raw",
         "--heartbeat",
         "--reconnect",
@@ -186,6 +53,8 @@ fn help_version_and_bad_flags() {
         "/rooms",
         "/history",
         "/go",
+        "/register",
+        "/password",
         "Exit status",
     ] {
         assert!(text.contains(flag), "--help does not mention {flag}");
@@ -376,11 +245,12 @@ fn messages_dms_and_notices_are_shown_in_local_time_and_quit_leaves() {
     assert!(pong.ends_with(" ms"), "{pong}");
     bot.type_line("/help");
     assert_eq!(bot.line(), "*** commands:");
-    // The rooms and history commands joined the list (issue 11).
-    let help: Vec<String> = (0..13).map(|_| bot.line()).collect();
+    // The rooms and history commands joined the list (issue 11), and the
+    // accounts' (issue 15).
+    let help: Vec<String> = (0..15).map(|_| bot.line()).collect();
     assert_eq!(
         help.iter().filter(|l| l.starts_with("***   /")).count(),
-        10,
+        12,
         "{help:?}"
     );
     bot.type_line("/who");
@@ -598,4 +468,113 @@ fn a_script_asked_to_reconnect_survives_a_restart_and_shows_what_it_missed_once(
     let ended = bot.close_input_and_wait();
     assert_eq!(ended.code, 0, "stderr: {}", ended.stderr);
     assert_eq!(ended.rest, Vec::<String>::new());
+}
+
+/// A password file (`pw` in `dir`, readable by its owner only) holding `line`.
+fn password_file(dir: &common::TempDir, line: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.path().join("pw");
+    std::fs::write(&path, line).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_script_logs_in_to_a_registered_name_with_its_password_file_or_exits_3() {
+    let server = common::start();
+    let dir = common::TempDir::new("client-password");
+    Client::register(server.addr(), "owner", "correct horse");
+    let mut watcher = Client::login(server.addr(), "watcher");
+
+    let file = password_file(&dir, "correct horse\nthe rest is not read\n");
+    let mut owner = Running::start(
+        server.addr(),
+        &["--name", "owner", "--password-file", &file],
+        &[],
+    );
+    assert_eq!(owner.line(), format!("*** logged in as owner{WELCOME}"));
+    // Nowhere on the command line, which everybody on the machine can read.
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", owner.child.id())).unwrap();
+    assert!(!String::from_utf8_lossy(&cmdline).contains("horse"));
+    owner.type_line("hello as owner");
+    watcher.expect("INFO owner connected");
+    watcher.expect("MSG owner hello as owner");
+    let ended = owner.close_input_and_wait();
+    assert_eq!(ended.code, 0, "stderr: {}", ended.stderr);
+    watcher.expect("INFO owner disconnected");
+
+    let file = password_file(&dir, "incorrect horse\n");
+    let ended = script(
+        server.addr(),
+        &["--name", "owner", "--password-file", &file],
+        "not sent\n",
+    );
+    assert_eq!(ended.code, 3, "stderr: {}", ended.stderr);
+    assert_eq!(
+        ended.stderr,
+        "cannot log in as owner: wrong password (from --password-file)\n"
+    );
+    let ended = script(server.addr(), &["--name", "owner"], "not sent\n");
+    assert_eq!(ended.code, 3, "stderr: {}", ended.stderr);
+    assert_eq!(
+        ended.stderr,
+        "cannot log in as owner: the name is registered; give its password with --password-file FILE\n"
+    );
+    assert_eq!(ended.rest, Vec::<String>::new());
+    // A file that cannot be a password is a bad option, said before connecting.
+    let file = password_file(&dir, "short\n");
+    let ended = script(server.addr(), &["--password-file", &file], "");
+    assert_eq!(ended.code, 2);
+    assert!(
+        ended.stderr.contains("a password is 8 to 128 bytes") && !ended.stderr.contains("short"),
+        "{}",
+        ended.stderr
+    );
+    watcher.expect_nothing_pending();
+}
+
+#[test]
+fn a_script_registers_its_name_and_a_takeover_elsewhere_ends_it_with_exit_4() {
+    let server = common::start();
+    let dir = common::TempDir::new("client-register");
+    let file = password_file(&dir, "a long enough secret\n");
+    let mut bot = Running::start(
+        server.addr(),
+        &[
+            "--name",
+            "regbot",
+            "--password-file",
+            &file,
+            "--reconnect",
+            "--heartbeat",
+            "0.3",
+        ],
+        &[],
+    );
+    assert_eq!(bot.line(), format!("*** logged in as regbot{WELCOME}"));
+    bot.type_line("/register");
+    assert_eq!(
+        bot.line(),
+        "*** regbot is yours now: logging in as regbot takes this password"
+    );
+    let mut other = Client::connect(server.addr());
+    other.send("LOGIN regbot");
+    other.expect("ERR name-reserved");
+
+    // The name's owner logs in from elsewhere: this client stops, for good.
+    other.send("AUTH regbot a long enough secret");
+    other.expect("OK");
+    let ended = bot.wait();
+    assert_eq!(ended.code, 4, "stderr: {}", ended.stderr);
+    assert!(
+        ended.stderr.starts_with("you logged in elsewhere"),
+        "{}",
+        ended.stderr
+    );
+    assert_eq!(ended.rest, Vec::<String>::new());
+    // It did not come back to take the name again.
+    other.expect_nothing_pending();
+    other.send("WHO");
+    other.expect("USER regbot");
+    other.expect_nothing_pending();
 }

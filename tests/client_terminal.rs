@@ -3,7 +3,8 @@
 //! person sees it. Against an in-process server, with other users on plain
 //! sockets: typing while others chat, editing with arrows, recalling with Up,
 //! a resize, UTF-8, a name asked again at the prompt, a server restart the
-//! client survives by itself, and the terminal given back as it was found.
+//! client survives by itself, the terminal given back as it was found, and
+//! passwords typed with nothing of them on the screen or in the history.
 //!
 //! Skipped, saying so, where tmux is not installed (`.ci/run` installs it).
 
@@ -95,6 +96,12 @@ impl Tmux {
             .lines()
             .map(|line| line.trim_end().to_string())
             .collect()
+    }
+
+    /// The screen and everything that scrolled off it, as one text.
+    fn everything(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-S", "-", "-t", "chat"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Waits until the screen satisfies `ready`, and returns it.
@@ -429,4 +436,106 @@ fn ctrl_z_gives_the_terminal_back_and_fg_takes_it_again() {
     tmux.type_text(" and done");
     tmux.keys(&["Enter"]);
     bob.expect("MSG alice half typed and done");
+}
+
+/// Types `text` and Enter at a password prompt `prompt`, checking first that
+/// nothing of what was typed shows.
+fn type_password(tmux: &Tmux, prompt: &str, text: &str) {
+    tmux.wait_for_input(prompt);
+    tmux.type_text(text);
+    // A resize after the keys: once the client has redrawn for it, it has
+    // read them too, and the prompt is still alone on its row.
+    tmux.resize(100, 29);
+    let screen = tmux.wait_for("the redraw after a resize", |screen| {
+        screen.len() == 29 && input_line(screen) == prompt
+    });
+    assert!(!screen.iter().any(|row| row.contains(text)), "{screen:#?}");
+    tmux.resize(100, 30);
+    tmux.wait_for("the redraw after a resize", |screen| screen.len() == 30);
+    tmux.keys(&["Enter"]);
+}
+
+#[test]
+fn a_registered_name_asks_for_its_password_unshown_and_a_restart_re_authenticates() {
+    if !tmux_installed() {
+        return;
+    }
+    let data = common::TempDir::new("terminal-auth");
+    let server = common::start_in(&data);
+    let addr = server.addr();
+    Client::register(addr, "alice", "tmux-secret-pw");
+    let tmux = Tmux::start(&format!(
+        "exec {}",
+        client_command(addr, "--name alice --heartbeat 0.3")
+    ));
+    tmux.wait_for_text("alice is registered: type its password");
+    type_password(&tmux, "password for alice:", "nope-nope-1");
+    tmux.wait_for_text("wrong password; type the password for alice again");
+    type_password(&tmux, "password for alice:", "tmux-secret-pw");
+    tmux.wait_for_text("logged in as alice");
+    tmux.wait_for_input("#lobby>");
+    let mut bob = Client::connect(addr);
+    bob.send("LOGIN alice");
+    bob.expect("ERR name-reserved");
+    bob.send("LOGIN bob");
+    bob.expect("OK");
+
+    // The server restarts: the client logs in again with the password it
+    // kept, which nobody typed again.
+    server.stop();
+    tmux.wait_for_text("connecting again in");
+    let server = common::restart_in(&data, addr);
+    tmux.wait_for_text("reconnected as alice");
+    let mut bob = Client::login(server.addr(), "bob");
+    bob.send("WHO");
+    bob.expect("USER alice");
+    bob.expect("USER bob");
+    let mut carol = Client::connect(server.addr());
+    carol.send("LOGIN alice");
+    carol.expect("ERR name-reserved");
+
+    // Nothing typed at the prompt went to the history: Up recalls nothing.
+    tmux.keys(&["Up"]);
+    tmux.type_text("x");
+    tmux.wait_for_input("#lobby> x");
+    let all = tmux.everything();
+    for secret in ["tmux-secret-pw", "nope-nope-1"] {
+        assert!(!all.contains(secret), "{secret} shown:\n{all}");
+    }
+}
+
+#[test]
+fn register_asks_twice_unshown_and_then_the_name_is_reserved() {
+    if !tmux_installed() {
+        return;
+    }
+    let server = common::start();
+    let tmux = Tmux::start(&format!(
+        "{}; echo EXITED $?; sleep 60",
+        client_command(server.addr(), "--name carol")
+    ));
+    tmux.wait_for_text("logged in as carol");
+    tmux.type_text("/register");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_text("type the new password, twice");
+    type_password(&tmux, "new password:", "first-one-1");
+    type_password(&tmux, "new password again:", "first-typo-1");
+    tmux.wait_for_text("the two differ");
+    type_password(&tmux, "new password:", "carol-pass-9");
+    type_password(&tmux, "new password again:", "carol-pass-9");
+    tmux.wait_for_text("carol is yours now");
+    let mut bob = Client::connect(server.addr());
+    bob.send("LOGIN carol");
+    bob.expect("ERR name-reserved");
+    bob.send("AUTH carol carol-pass-9");
+    bob.expect("OK");
+    // Taken over from elsewhere: the client says so and stops, for good.
+    tmux.wait_for_text("you logged in elsewhere");
+    tmux.wait_for_text("EXITED 4");
+    bob.expect_nothing_pending();
+
+    let all = tmux.everything();
+    for secret in ["first-one-1", "first-typo-1", "carol-pass-9"] {
+        assert!(!all.contains(secret), "{secret} shown:\n{all}");
+    }
 }

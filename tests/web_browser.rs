@@ -1,8 +1,10 @@
 //! The chat page in a real browser against the real server: headless
 //! Chromium (see `browser/`) talks with users on the line protocol.
 //! Commands typed in the page stay private, direct messages reach only their
-//! target, rooms and their history show, and a reconnect fills the gap of
-//! what was missed exactly once. (How it looks: `web_look.rs`.)
+//! target, rooms and their history show, a reconnect fills the gap of what
+//! was missed exactly once, and a name registered in the page needs its
+//! password (kept for reconnecting, stored nowhere) and is taken back only
+//! when asked. (How it looks: `web_look.rs`.)
 
 mod browser;
 mod common;
@@ -406,4 +408,155 @@ fn a_reconnect_fills_the_gap_once_and_a_taken_name_is_explained() {
     );
     b.close();
     fresh.stop();
+}
+
+/// What the page keeps where a password must never be (storage, cookies, the
+/// URL, the document, its input fields): "clean" and the storage sizes, or
+/// what leaked.
+fn nothing_stored(passwords: &[&str]) -> String {
+    let list: Vec<String> = passwords.iter().map(|p| format!("'{p}'")).collect();
+    format!(
+        "(() => {{ const all = JSON.stringify([Object.entries(localStorage), \
+         Object.entries(sessionStorage), document.cookie, location.href, \
+         document.documentElement.outerHTML, \
+         Array.from(document.querySelectorAll('input'), i => i.value)]); \
+         const leaked = [{}].filter(p => all.includes(p)); \
+         return leaked.length ? 'leaked ' + leaked : \
+         `clean ${{localStorage.length}} ${{sessionStorage.length}} ${{document.cookie.length}}`; }})()",
+        list.join(", ")
+    )
+}
+
+/// Types `first` and `again` in the account dialog's two fields (the focus is
+/// in the first), and Enter.
+fn type_new_password(b: &mut Browser, page: &browser::Page, first: &str, again: &str) {
+    page.type_text(b, first);
+    page.eval(
+        b,
+        "document.getElementById('new-password-again').focus(), ''",
+    );
+    page.type_text(b, again);
+    page.press(b, "Enter", 13, false);
+}
+
+#[test]
+fn a_name_registered_in_the_page_needs_its_password_after_a_reload_and_a_takeover_is_explained() {
+    let Some(chromium) = chromium_or_skip("web_browser") else {
+        return;
+    };
+    let deadline = Instant::now() + DEADLINE;
+    let server = common::start_web();
+    let proxy = Proxy::start(server.web_addr().expect("the web listener is on"));
+    let mut watcher = Client::login(server.addr(), "watcher");
+    let state = "document.getElementById('status').dataset.state";
+    let typed = [
+        "first-try-1",
+        "first-typo-1",
+        "web pass 123",
+        "wrong pass 1",
+    ];
+
+    let mut b = Browser::launch(&chromium, deadline);
+    let url = format!("http://{}/?name=webby", proxy.addr);
+    let page = b.open(&url, 1200, 800, false);
+    watcher.skip_until("INFO webby connected", deadline);
+    page.wait_for(&mut b, state, "online");
+
+    // "Register this name" in the user menu: the password twice, the same.
+    page.eval(&mut b, "document.getElementById('me').click(), ''");
+    page.eval(
+        &mut b,
+        "document.querySelector('#menu [data-act=\"register\"]').click(), ''",
+    );
+    page.wait_for(&mut b, "document.activeElement.id", "new-password");
+    page.screenshot(&mut b, &browser::screenshot_dir(), "desktop-register");
+    type_new_password(&mut b, &page, "first-try-1", "first-typo-1");
+    page.wait_for_part(
+        &mut b,
+        "document.getElementById('account-error').textContent",
+        "The two differ",
+    );
+    page.wait_for(&mut b, "document.activeElement.id", "new-password");
+    type_new_password(&mut b, &page, "web pass 123", "web pass 123");
+    page.wait_for_part(&mut b, NOTES, "webby is yours now");
+    page.wait_for(
+        &mut b,
+        "String(document.getElementById('account').hidden)",
+        "true",
+    );
+    let mut other = Client::connect(server.addr());
+    other.send("LOGIN webby");
+    other.expect("ERR name-reserved");
+    page.wait_for(&mut b, &nothing_stored(&typed), "clean 0 0 0");
+
+    // The connection goes: the page logs in again with the password it kept.
+    proxy.cut();
+    watcher.skip_until("INFO webby disconnected", deadline);
+    watcher.skip_until("INFO webby connected", deadline);
+    page.wait_for(&mut b, state, "online");
+
+    // A reload forgets it: the page asks for it, a wrong one is said.
+    page.navigate(&mut b, &url);
+    page.wait_for(
+        &mut b,
+        "String(!document.getElementById('password-row').hidden)",
+        "true",
+    );
+    page.wait_for(&mut b, "document.activeElement.id", "password");
+    page.screenshot(&mut b, &browser::screenshot_dir(), "desktop-password");
+    page.type_text(&mut b, "wrong pass 1");
+    page.press(&mut b, "Enter", 13, false);
+    page.wait_for_part(
+        &mut b,
+        "document.getElementById('login-error').textContent",
+        "Wrong password",
+    );
+    page.wait_for(&mut b, "document.activeElement.id", "password");
+    page.type_text(&mut b, "web pass 123");
+    page.press(&mut b, "Enter", 13, false);
+    page.wait_for(&mut b, state, "online");
+    watcher.skip_until("INFO webby connected", deadline);
+    other.send("LOGIN webby");
+    other.expect("ERR name-reserved");
+    page.wait_for(&mut b, &nothing_stored(&typed), "clean 0 0 0");
+
+    // The owner logs in elsewhere: this page stops, says why, and does not
+    // come back by itself; "Take it back" does.
+    other.send("AUTH webby web pass 123");
+    other.expect("OK");
+    page.wait_for_part(
+        &mut b,
+        "document.getElementById('banner-text').textContent",
+        "You logged in as webby somewhere else",
+    );
+    page.wait_for(
+        &mut b,
+        "String(!document.getElementById('banner-take-back').hidden)",
+        "true",
+    );
+    page.wait_for(
+        &mut b,
+        "`${link.wanted} ${link.ws} ${link.retryAt <= Date.now()}`",
+        "false null true",
+    );
+    page.screenshot(
+        &mut b,
+        &browser::screenshot_dir(),
+        "desktop-logged-in-elsewhere",
+    );
+    other.expect_nothing_pending();
+    page.eval(
+        &mut b,
+        "document.getElementById('banner-take-back').click(), ''",
+    );
+    other.expect("BYE logged-in-elsewhere");
+    page.wait_for(&mut b, state, "online");
+    page.wait_for(
+        &mut b,
+        "String(document.getElementById('banner').hidden)",
+        "true",
+    );
+    page.wait_for(&mut b, &nothing_stored(&typed), "clean 0 0 0");
+    b.close();
+    server.stop();
 }

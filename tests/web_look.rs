@@ -49,8 +49,9 @@ return '';
 
 /// Every text the page shows (own text nodes and placeholders), every button
 /// (hidden ones shown for the check: the banner's, the name menu's, the login
-/// form's, a disabled one), and every name colour on every surface a name
-/// can be on: the failures, or "ok".
+/// form's with its password field and warning, the account dialog's, a
+/// disabled one), and every name colour on every surface a name can be on:
+/// the failures, or "ok".
 const CHECK_CONTRAST: &str = r#"(() => {
   const failures = [];
   const check = (what, fg, bg, min) => {
@@ -58,10 +59,16 @@ const CHECK_CONTRAST: &str = r#"(() => {
     if (r < min) failures.push(`${what}: ${r.toFixed(2)}`);
   };
   // Show what is hidden until something happens.
-  setBanner('A banner with both buttons', ['retry', 'rename']);
+  setBanner('A banner with all its buttons', ['retry', 'rename', 'takeBack']);
   ui.login.hidden = false;
+  ui.account.hidden = false;
+  const warnings = [ui.passwordRow, ui.loginWarning, ui.accountWarning];
+  for (const el of warnings) el.hidden = false;
+  ui.loginWarning.textContent = ui.accountWarning.textContent = 'A warning about plain text';
+  ui.accountError.textContent = ui.loginError.textContent = 'An error';
   const nameInLog = document.querySelector('.log:not([hidden]) .name');
   openMenu(nameInLog.dataset.name, nameInLog);
+  for (const b of ui.menu.querySelectorAll('button')) b.hidden = false;
   const disabled = document.createElement('button');
   disabled.className = 'primary';
   disabled.disabled = true;
@@ -93,7 +100,10 @@ const CHECK_CONTRAST: &str = r#"(() => {
   probe.remove();
   disabled.remove();
   closeMenu(false);
+  for (const el of warnings) el.hidden = true;
+  ui.accountError.textContent = ui.loginError.textContent = '';
   ui.login.hidden = true;
+  ui.account.hidden = true;
   setBanner('');
   return failures.length ? failures.join('\n') : `ok ${texts}`;
 })()"#;

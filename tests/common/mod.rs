@@ -111,6 +111,16 @@ impl Client {
         client
     }
 
+    /// Logs in as `name`, registers it with `password`, and leaves: the name
+    /// is free, and reserved.
+    pub fn register(addr: SocketAddr, name: &str, password: &str) {
+        let mut owner = Client::login(addr, name);
+        owner.send(&format!("REGISTER {password}"));
+        owner.expect("OK");
+        owner.send("QUIT");
+        owner.expect("BYE");
+    }
+
     /// Sends one line (a `\n` is added).
     pub fn send(&mut self, line: &str) {
         self.send_raw(format!("{line}\n").as_bytes());

@@ -2,9 +2,11 @@
 //! out, with this session's history of submitted lines and Tab completion.
 //! No terminal in sight: it is unit-tested key by key.
 //!
-//! The rule kept: the cursor is always on a cluster boundary of the buffer
+//! The rules kept: the cursor is always on a cluster boundary of the buffer
 //! (see [`crate::width`]), so no edit ever splits a character, an accent from
-//! its letter, or an emoji sequence.
+//! its letter, or an emoji sequence; and while a password is typed
+//! ([`Editor::set_hidden`]) nothing of it reaches the history, Up and Down
+//! recall nothing into it, and the line being typed before waits aside.
 
 use crate::keys::Key;
 use crate::width::{next_boundary, prev_boundary};
@@ -38,6 +40,9 @@ pub struct Editor {
     /// While browsing with Up and Down: which history entry is shown, and the
     /// line that was being typed before.
     browsing: Option<(usize, String)>,
+    /// While a password is typed: the line (and cursor) that was being typed
+    /// before, given back afterwards.
+    hidden: Option<(String, usize)>,
 }
 
 impl Editor {
@@ -49,10 +54,31 @@ impl Editor {
         self.cursor
     }
 
+    /// Starts (or ends) typing a password: what the buffer held is put
+    /// aside (or back), so neither is mixed with the other.
+    pub fn set_hidden(&mut self, hidden: bool) {
+        if hidden == self.hidden.is_some() {
+            return;
+        }
+        self.browsing = None;
+        let (buffer, cursor) = self.hidden.take().unwrap_or_default();
+        let previous = (std::mem::replace(&mut self.buffer, buffer), self.cursor);
+        self.cursor = cursor;
+        if hidden {
+            self.hidden = Some(previous);
+        }
+    }
+
+    pub fn is_hidden(&self) -> bool {
+        self.hidden.is_some()
+    }
+
     /// Handles one key.
     pub fn press(&mut self, key: &Key) -> Pressed {
         match key {
             Key::Text(text) => self.insert(text),
+            Key::Enter if self.hidden.is_some() => return Pressed::Submitted(self.take()),
+            Key::Up | Key::Ctrl('p') | Key::Down | Key::Ctrl('n') if self.hidden.is_some() => {}
             Key::Enter => return Pressed::Submitted(self.submit()),
             Key::Left | Key::Ctrl('b') => self.cursor = prev_boundary(&self.buffer, self.cursor),
             Key::Right | Key::Ctrl('f') => self.cursor = next_boundary(&self.buffer, self.cursor),
@@ -73,11 +99,17 @@ impl Editor {
         Pressed::Edited
     }
 
-    /// Empties the buffer, remembering what it held in the history.
-    fn submit(&mut self) -> String {
+    /// Empties the buffer without remembering what it held: a password, or
+    /// a line that carries one.
+    pub fn take(&mut self) -> String {
         self.browsing = None;
         self.cursor = 0;
-        let line = std::mem::take(&mut self.buffer);
+        std::mem::take(&mut self.buffer)
+    }
+
+    /// Empties the buffer, remembering what it held in the history.
+    fn submit(&mut self) -> String {
+        let line = self.take();
         if !line.trim().is_empty() && self.history.last() != Some(&line) {
             if self.history.len() == MAX_HISTORY {
                 self.history.remove(0);
@@ -331,6 +363,34 @@ mod tests {
         );
         assert_eq!(after(&[], &[text("e"), text("\u{301}"), Left]), "|e\u{301}");
         assert_eq!(after(&[], &[text("한국어 말"), Ctrl('w')]), "한국어 |");
+    }
+
+    #[test]
+    fn a_hidden_line_is_kept_out_of_the_history_and_the_draft_waits() {
+        use Key::*;
+        let mut editor = Editor::default();
+        editor.press(&text("said"));
+        editor.press(&Enter);
+        editor.press(&text("draft"));
+        editor.set_hidden(true);
+        assert!(editor.is_hidden());
+        assert_eq!(shown(&editor), "|");
+        editor.press(&Up);
+        assert_eq!(shown(&editor), "|", "nothing recalled into a password");
+        editor.press(&text("s3cret pw"));
+        assert_eq!(editor.press(&Enter), Pressed::Submitted("s3cret pw".into()));
+        editor.set_hidden(true);
+        editor.set_hidden(false);
+        assert_eq!(shown(&editor), "draft|");
+        editor.take();
+        editor.press(&Up);
+        assert_eq!(
+            shown(&editor),
+            "said|",
+            "the password is not in the history"
+        );
+        editor.press(&Up);
+        assert_eq!(shown(&editor), "said|");
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub enum Input {
     Switch(Option<String>),
     /// Measure the round trip to the server.
     Ping,
+    /// Make the name ours with a password (asked for, twice, unshown).
+    Register,
+    /// Change the name's password (asked for, twice, unshown).
+    ChangePassword,
     /// Leave.
     Quit,
     /// Show the client's commands.
@@ -52,6 +56,8 @@ pub const CLIENT_HELP: &[&str] = &[
     "  /who [#room]     who is in the current room (or that one)",
     "  /dm NAME TEXT    a private message (also /msg)",
     "  /ping            the round trip to the server",
+    "  /register        make your name yours with a password (asked twice, not shown)",
+    "  /password        change that password (asked twice, not shown)",
     "  /quit            leave (so does Ctrl-D)",
     "  /help            this list",
     "anything else is said in the current room (start it with // to begin with a /);",
@@ -61,8 +67,20 @@ pub const CLIENT_HELP: &[&str] = &[
 
 /// The commands Tab completes.
 pub const COMMANDS: &[&str] = &[
-    "/join", "/part", "/go", "/switch", "/rooms", "/history", "/who", "/dm", "/msg", "/ping",
-    "/quit", "/help",
+    "/join",
+    "/part",
+    "/go",
+    "/switch",
+    "/rooms",
+    "/history",
+    "/who",
+    "/dm",
+    "/msg",
+    "/ping",
+    "/register",
+    "/password",
+    "/quit",
+    "/help",
 ];
 
 /// Turns one typed line (its `\n` or `\r\n` optional) into what to do.
@@ -103,6 +121,12 @@ fn protocol_line(line: &str) -> Option<Input> {
         Command::Login(name) if !name.is_empty() => Input::Send(line.to_string()),
         Command::Msg(_, text) if !text.is_empty() => Input::Send(line.to_string()),
         Command::Ping(_) => Input::Send(line.to_string()),
+        // Typed, the password would be on the screen and in the history, and
+        // said to everybody if it were taken for a message: neither is done.
+        Command::Register(_) | Command::Password(_) | Command::Auth(..) => Input::Mistake(
+            "nothing was sent: /register and /password ask for the password without showing it"
+                .into(),
+        ),
         _ => return None,
     })
 }
@@ -119,6 +143,8 @@ fn slash_command(command: &str) -> Input {
         "who" => room_arg(rest).map(Input::Who),
         "rooms" => Ok(Input::Rooms),
         "ping" => Ok(Input::Ping),
+        "register" => Ok(Input::Register),
+        "password" => Ok(Input::ChangePassword),
         "quit" => Ok(Input::Quit),
         "help" => Ok(Input::Help),
         "join" if rest.is_empty() => Err(format!("usage: /{word} #room")),
@@ -171,6 +197,16 @@ fn history_args(rest: &str) -> Result<Input, String> {
         None => Ok(Input::History(room, count)),
         Some(_) => Err(usage()),
     }
+}
+
+/// Whether a typed line holds a password (`REGISTER`, `PASSWORD` or `AUTH`
+/// typed as a protocol line): it is not kept in the input history.
+pub fn carries_password(typed: &str) -> bool {
+    matches!(interpret(typed), Input::Mistake(_))
+        && matches!(
+            protocol::parse(typed.trim_start()),
+            Command::Register(_) | Command::Password(_) | Command::Auth(..)
+        )
 }
 
 /// The protocol line that says `text` in `room`. Lobby text that starts
@@ -227,6 +263,10 @@ mod tests {
         assert_eq!(interpret("/quit"), Input::Quit);
         assert_eq!(interpret("/help"), Input::Help);
         assert_eq!(interpret("/rooms"), Input::Rooms);
+        assert_eq!(interpret("/register"), Input::Register);
+        assert_eq!(interpret("/PASSWORD"), Input::ChangePassword);
+        assert!(matches!(interpret("REGISTER hunter222"), Input::Mistake(_)));
+        assert!(matches!(interpret("AUTH me hunter222"), Input::Mistake(_)));
         assert_eq!(
             interpret("/dm bob psst, over here"),
             Input::Dm("bob".into(), "psst, over here".into())

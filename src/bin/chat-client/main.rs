@@ -12,7 +12,8 @@
 //! What a typed line means ([`input`]), how a server line is shown
 //! ([`display`]), which answers are awaited ([`pending`]), the rooms and their
 //! history ([`rooms`]) and the [`heartbeat`] are pure and unit-tested without
-//! a socket or a terminal; so is the session itself.
+//! a socket or a terminal; so is the session itself, accounts included. A
+//! password, typed or from `--password-file`, is a [`secret::Secret`].
 
 mod backoff;
 mod display;
@@ -26,6 +27,7 @@ mod options;
 mod pending;
 mod rooms;
 mod screen;
+mod secret;
 mod session;
 mod terminal;
 mod width;
@@ -37,6 +39,7 @@ use std::time::Instant;
 use display::Style;
 use link::{Target, Waker};
 use options::{Options, USAGE};
+use secret::Secret;
 use session::{Config, Outcome, Session};
 
 /// Lobby messages shown after logging in at a terminal, unless told.
@@ -51,14 +54,23 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let outcome = run(&options);
+    // Read before connecting, so that a file that will not do is said at once.
+    let password = match options.password_file.as_deref().map(Secret::from_file) {
+        None => None,
+        Some(Ok(password)) => Some(password),
+        Some(Err(why)) => {
+            eprintln!("chat-client: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = run(&options, password);
     if let Some(message) = outcome.message() {
         eprintln!("{message}");
     }
     ExitCode::from(outcome.exit_code())
 }
 
-fn run(options: &Options) -> Outcome {
+fn run(options: &Options, password: Option<Secret>) -> Outcome {
     let stream = match link::connect(&options.host, options.port) {
         Ok(stream) => stream,
         Err(why) => return Outcome::Failed(why),
@@ -75,6 +87,7 @@ fn run(options: &Options) -> Outcome {
     let at_terminal = !options.raw && io::stdin().is_terminal() && io::stdout().is_terminal();
     let config = |interactive: bool| Config {
         name: options.name.clone(),
+        password: password.clone(),
         raw: options.raw,
         interactive,
         retry_names: io::stdin().is_terminal(),

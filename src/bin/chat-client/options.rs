@@ -1,5 +1,6 @@
 //! The command line: [`Options`], their defaults, and `--help`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chat::support::cli::{Args, CliError};
@@ -10,7 +11,8 @@ usage: chat-client [options]
 A terminal client for the chat server. Type a line to say it in the current
 room (#lobby, where everybody is, unless you /join another).
 Commands: /join #room, /part [#room], /go #room, /rooms, /history [N],
-/who [#room], /dm NAME TEXT (also /msg), /ping, /quit, /help.
+/who [#room], /dm NAME TEXT (also /msg), /register, /password, /ping,
+/quit, /help.
 Ctrl-D or the end of a pipe leaves, like /quit.
 
 At a terminal (input and output both), the input line stays at the bottom
@@ -20,10 +22,18 @@ logging in, and a lost connection is made again by itself. From a script or
 a pipe, lines are read and printed as they come: the name is --name or the
 first line, nothing else.
 
+A registered name asks for its password at a terminal (not shown); /register
+makes your name yours (the password asked twice), /password changes it. The
+password is kept in memory to log in again after a reconnect.
+
 options:
   --host HOST         server to connect to (default 127.0.0.1)
   --port PORT         its line-protocol port (default 4000)
   --name NAME         log in at once with this name instead of being asked
+  --password-file FILE
+                      the password of a registered name, on the first line of
+                      FILE (for scripts; a password never goes on the command
+                      line, where `ps` shows it)
   --raw               send every line as typed and print every server line as
                       sent: a netcat that keeps the connection alive
   --reconnect         connect again after a loss, also from a script
@@ -39,8 +49,10 @@ options:
   -V, --version       show the version
 
 Exit status: 0 when you leave; 1 when the connection is refused, or lost or
-closed by the server without reconnecting; 2 for a bad option; 3 when a
-script's name is taken or invalid.
+closed by the server without reconnecting; 2 for a bad option or password
+file; 3 when a script's name is taken or invalid, or registered and its
+password missing or wrong; 4 when you logged in elsewhere (that login took
+the name over, so this client does not connect again).
 
 Colours are used when the output is a terminal and NO_COLOR is not set.
 ";
@@ -59,6 +71,8 @@ pub struct Options {
     pub port: u16,
     /// Log in at once with this name instead of asking for one.
     pub name: Option<String>,
+    /// The file whose first line is the name's password.
+    pub password_file: Option<PathBuf>,
     /// Send every typed line verbatim and print every server line verbatim.
     pub raw: bool,
     /// Reconnect after a loss: `None` is the default for the mode.
@@ -75,6 +89,7 @@ impl Default for Options {
             host: "127.0.0.1".into(),
             port: 4000,
             name: None,
+            password_file: None,
             raw: false,
             reconnect: None,
             history: None,
@@ -93,6 +108,14 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, CliE
             "--host" => options.host = args.value(&flag)?,
             "--port" => options.port = args.value(&flag)?,
             "--name" => options.name = Some(args.value(&flag)?),
+            "--password-file" => options.password_file = Some(args.value(&flag)?),
+            "--password" => {
+                return Err(CliError(
+                    "no --password: everybody on the machine sees a command line (ps); \
+                     use --password-file FILE"
+                        .into(),
+                ))
+            }
             "--raw" => options.raw = true,
             "--reconnect" => options.reconnect = Some(true),
             "--no-reconnect" => options.reconnect = Some(false),
@@ -158,6 +181,15 @@ mod tests {
             Some(false)
         );
         assert!(parsed(&["--history", "1001"]).is_err());
+        assert_eq!(
+            parsed(&["--password-file", "/run/pw"])
+                .unwrap()
+                .unwrap()
+                .password_file,
+            Some(PathBuf::from("/run/pw"))
+        );
+        let refused = parsed(&["--password", "hunter22"]).unwrap_err().to_string();
+        assert!(refused.contains("--password-file"), "{refused}");
         assert!(parsed(&["--heartbeat", "0.05"]).is_err());
     }
 }

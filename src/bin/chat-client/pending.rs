@@ -4,11 +4,17 @@
 //! gets no answer at all, so the client sends `PING <kind>-<n>` right after
 //! them: the server answers in order, so the `PONG` closes the list (or
 //! confirms the DM, if no error came before it). `/ping` times its own
-//! `PING rtt-<n>` the same way. The rule kept: the queue is bounded, and an
-//! answer that matches nothing waiting is shown as it came.
+//! `PING rtt-<n>` the same way, and `REGISTER` and `PASSWORD` are followed by
+//! one too: the `OK` or `ERR` before it is their answer. The rule kept: the
+//! queue is bounded, and an answer that matches nothing waiting is shown as
+//! it came.
 
 use std::collections::VecDeque;
 use std::time::Instant;
+
+use chat::protocol::ErrorCode;
+
+use crate::secret::Secret;
 
 /// At most this many answers are awaited at once.
 pub const MAX_AWAITED: usize = 64;
@@ -36,6 +42,23 @@ pub enum Awaited {
     Rtt {
         sent: Instant,
     },
+    /// `REGISTER` or `PASSWORD` with this password: kept once the server
+    /// said `OK`, forgotten if it refused.
+    Password {
+        change: Change,
+        password: Secret,
+        taken: bool,
+        refused: Option<ErrorCode>,
+    },
+}
+
+/// What a new password is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// `/register`: the name becomes ours.
+    Register,
+    /// `/password`: the registered name's password changes.
+    Password,
 }
 
 impl Awaited {
@@ -60,6 +83,7 @@ impl Awaited {
             Awaited::Rooms { .. } => "rooms",
             Awaited::Dm { .. } => "dm",
             Awaited::Rtt { .. } => "rtt",
+            Awaited::Password { .. } => "pw",
         }
     }
 }
@@ -115,6 +139,38 @@ impl Pending {
     pub fn dm_failed(&mut self) {
         if let Some((_, Awaited::Dm { failed, .. })) = self.queue.front_mut() {
             *failed = true;
+        }
+    }
+
+    /// An `OK`: true if it answers an awaited `REGISTER` or `PASSWORD`.
+    pub fn ok(&mut self) -> bool {
+        match self.queue.front_mut() {
+            Some((_, Awaited::Password { taken, .. })) => {
+                *taken = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// An error `REGISTER` or `PASSWORD` can get: true if it answers the
+    /// oldest awaited answer, one of theirs (it is said when the `PONG` comes).
+    pub fn password_refused(&mut self, code: ErrorCode) -> bool {
+        let theirs = matches!(
+            code,
+            ErrorCode::AlreadyRegistered
+                | ErrorCode::WeakPassword
+                | ErrorCode::NotLoggedIn
+                | ErrorCode::NotRegistered
+                | ErrorCode::RateLimited
+                | ErrorCode::StorageFailed
+        );
+        match self.queue.front_mut() {
+            Some((_, Awaited::Password { refused, .. })) if theirs && refused.is_none() => {
+                *refused = Some(code);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -196,6 +252,47 @@ mod tests {
         assert!(matches!(
             pending.pong("dm-2"),
             Some(Awaited::Dm { failed: false, .. })
+        ));
+    }
+
+    #[test]
+    fn a_new_password_is_taken_by_ok_or_refused_by_its_error() {
+        let mut pending = Pending::default();
+        let password = |change| Awaited::Password {
+            change,
+            password: Secret::typed("long enough"),
+            taken: false,
+            refused: None,
+        };
+        assert!(!pending.ok(), "nothing awaited: an OK is shown");
+        assert_eq!(
+            pending.push(password(Change::Register)).as_deref(),
+            Some("PING pw-1")
+        );
+        pending.push(password(Change::Password));
+        assert!(!pending.password_refused(ErrorCode::UserNotFound));
+        assert!(pending.password_refused(ErrorCode::AlreadyRegistered));
+        assert!(
+            !pending.password_refused(ErrorCode::RateLimited),
+            "one answer each"
+        );
+        assert!(matches!(
+            pending.pong("pw-1"),
+            Some(Awaited::Password {
+                taken: false,
+                refused: Some(ErrorCode::AlreadyRegistered),
+                ..
+            })
+        ));
+        assert!(pending.ok());
+        assert!(matches!(
+            pending.pong("pw-2"),
+            Some(Awaited::Password {
+                change: Change::Password,
+                taken: true,
+                refused: None,
+                ..
+            })
         ));
     }
 

@@ -3,12 +3,14 @@
 //! [`Action`]s out (lines to send, lines to show, reconnect, exit). Both the
 //! line mode and the terminal mode drive the same [`Session`].
 //!
-//! The rules kept: a name is asked for again only at a terminal (a script's
-//! second line is never taken for a name); the login, the heartbeat and the
-//! leaving all have deadlines, so nothing the server does can keep the user
-//! waiting forever; what the server says is shown once (see [`crate::rooms`]
-//! for history lines); and a line longer than the server takes is refused
-//! here, saying the limit, instead of being sent to be refused there.
+//! The rules kept: a name (or a password) is asked for again only at a
+//! terminal (a script's second line is never taken for a name, nor for a
+//! password: see [`account`]); the login, the heartbeat and the leaving all
+//! have deadlines, so nothing the server does can keep the user waiting
+//! forever; what the server says is shown once (see [`crate::rooms`] for
+//! history lines); a line longer than the server takes is refused here,
+//! saying the limit, instead of being sent to be refused there; and a
+//! connection the user's own `AUTH` took over elsewhere is never made again.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -18,8 +20,10 @@ use chat::protocol::{self, sanitize, Command};
 use crate::display::{farewell, Style};
 use crate::heartbeat::{Beat, Heartbeat};
 use crate::input::{interpret, name_from_prompt, say_line, Input, CLIENT_HELP, COMMANDS};
-use crate::pending::{Awaited, Pending, MAX_AWAITED};
+use crate::pending::{Awaited, Change, Pending, MAX_AWAITED};
 use crate::rooms::{is_lobby, Rooms};
+use crate::secret::Secret;
+use account::{NewPassword, Source};
 
 /// The longest line the server takes by default (`--max-line`), `\n` not counted.
 pub const SERVER_MAX_LINE: usize = 4096;
@@ -49,6 +53,8 @@ const MAX_NAMES: usize = 1000;
 pub struct Config {
     /// The name to log in with; asked for when `None`.
     pub name: Option<String>,
+    /// The password from `--password-file`, for a registered name.
+    pub password: Option<Secret>,
     /// Send every typed line and show every server line verbatim.
     pub raw: bool,
     /// A person at a terminal: DMs are confirmed, mentions ring, quitting is quick.
@@ -73,8 +79,12 @@ pub enum Outcome {
     Lost,
     /// The session could not start or go on: the sentence to print.
     Failed(String),
-    /// A script's name was refused: the sentence to print, exit 3.
+    /// A script's name (or its password) was refused: the sentence to
+    /// print, exit 3.
     NameRefused(String),
+    /// `BYE logged-in-elsewhere`: the user's `AUTH` on another connection
+    /// took the name; connecting again would only take it back. Exit 4.
+    TakenOver,
 }
 
 impl Outcome {
@@ -83,6 +93,7 @@ impl Outcome {
         match self {
             Outcome::Left => 0,
             Outcome::NameRefused(_) => 3,
+            Outcome::TakenOver => 4,
             _ => 1,
         }
     }
@@ -94,6 +105,11 @@ impl Outcome {
             Outcome::Disconnected(reason) => Some(farewell(reason.as_deref())),
             Outcome::Lost => Some("connection lost".into()),
             Outcome::Failed(why) | Outcome::NameRefused(why) => Some(why.clone()),
+            Outcome::TakenOver => Some(
+                "you logged in elsewhere: the server closed this connection, and it is not \
+                 made again (that would take the name back)"
+                    .into(),
+            ),
         }
     }
 }
@@ -121,8 +137,12 @@ pub enum Action {
 pub enum Phase {
     /// The next typed line is a name.
     AskingName,
+    /// The name is registered: the next typed line is its password, unshown.
+    AskingPassword,
     /// `LOGIN` sent at this instant, answer awaited.
     LoggingIn(Instant),
+    /// `AUTH` sent at this instant, answer awaited.
+    Authenticating(Instant),
     Chatting,
     /// No connection: waiting to reconnect.
     Offline,
@@ -135,6 +155,8 @@ enum Ended {
     Lost,
     LoginUnanswered,
     NameStillTaken,
+    /// The password we have was refused for now (`ERR rate-limited`).
+    PasswordThrottled,
 }
 
 /// Who asked for a history block.
@@ -161,6 +183,15 @@ pub struct Session {
     phase: Phase,
     name: Option<String>,
     logged_in_before: bool,
+    /// The password the server took for this name (`AUTH`, `REGISTER`,
+    /// `PASSWORD`), in memory only: every reconnect authenticates with it.
+    account: Option<Secret>,
+    /// The password the `AUTH` awaiting its answer was sent with.
+    trying: Option<(Secret, Source)>,
+    /// Wrong passwords at this login so far.
+    wrong: u8,
+    /// `/register` or `/password` being typed at the terminal.
+    new_password: Option<NewPassword>,
     rooms: Rooms,
     /// Rooms joined again after a reconnect whose echo is still awaited.
     rejoining: Vec<String>,
@@ -189,6 +220,10 @@ impl Session {
             style,
             phase: Phase::Offline,
             logged_in_before: false,
+            account: None,
+            trying: None,
+            wrong: 0,
+            new_password: None,
             rooms: Rooms::default(),
             rejoining: Vec::new(),
             pending: Pending::default(),
@@ -212,11 +247,18 @@ impl Session {
     /// is awaited (the line might be sent before the login is known to have
     /// worked) nor while offline or leaving.
     pub fn wants_input(&self) -> bool {
-        self.quitting.is_none() && matches!(self.phase, Phase::AskingName | Phase::Chatting)
+        self.quitting.is_none()
+            && matches!(
+                self.phase,
+                Phase::AskingName | Phase::AskingPassword | Phase::Chatting
+            )
     }
 
     /// The input line's prompt at a terminal.
     pub fn prompt(&self) -> String {
+        if let Some(prompt) = self.password_prompt() {
+            return prompt;
+        }
         match self.phase {
             Phase::AskingName => "Enter your username: ".into(),
             Phase::Offline => format!("(offline) {}> ", self.rooms.current()),
@@ -269,10 +311,13 @@ impl Session {
         }
     }
 
-    /// Accounts (`REGISTER`/`AUTH`) will add the password here: the one
-    /// place where the client logs in, first and after every reconnect.
+    /// The one place where the client logs in, first and after every
+    /// reconnect: `LOGIN`, and when the server answers that the name is
+    /// registered, `AUTH` with the password we have or one asked for (see
+    /// [`Session::name_reserved`]).
     fn log_in(&mut self, name: &str) {
         self.phase = Phase::LoggingIn(self.now);
+        self.trying = None;
         self.send(&format!("LOGIN {name}"));
     }
 
@@ -287,12 +332,15 @@ impl Session {
             return;
         }
         self.phase = Phase::Offline;
+        self.trying = None;
+        self.new_password = None;
         self.block = None;
         self.replay_for = None;
         self.history_asked.clear();
         self.pending.clear();
         let outcome = match why {
             _ if self.quitting.is_some() => Outcome::Left,
+            Ended::Bye(Some(reason)) if reason == "logged-in-elsewhere" => Outcome::TakenOver,
             Ended::Bye(reason) => Outcome::Disconnected(reason),
             Ended::Closed => Outcome::Disconnected(None),
             Ended::Lost => Outcome::Lost,
@@ -301,8 +349,13 @@ impl Session {
                 "the name {} is still taken (by the old connection?)",
                 sanitize(self.name.as_deref().unwrap_or(""))
             )),
+            Ended::PasswordThrottled => Outcome::Failed(format!(
+                "too many wrong passwords for {} lately (someone guessing?); the server waits a minute",
+                sanitize(self.name.as_deref().unwrap_or(""))
+            )),
         };
-        if self.config.reconnect && !self.config.raw && outcome != Outcome::Left {
+        let again = !matches!(outcome, Outcome::Left | Outcome::TakenOver);
+        if self.config.reconnect && !self.config.raw && again {
             self.rooms.reconnected();
             let why = outcome.message().unwrap_or_default();
             self.actions.push(Action::Reconnect(why));
@@ -344,7 +397,9 @@ impl Session {
     /// twice the heartbeat's patience.
     fn login_deadline(&self) -> Option<Instant> {
         match self.phase {
-            Phase::LoggingIn(since) => Some(since + 2 * self.heartbeat.patience()),
+            Phase::LoggingIn(since) | Phase::Authenticating(since) => {
+                Some(since + 2 * self.heartbeat.patience())
+            }
             _ => None,
         }
     }
@@ -389,22 +444,33 @@ impl Session {
                     self.actions.push(Action::AskName);
                 } else {
                     self.name = Some(name.clone());
+                    self.wrong = 0;
                     self.log_in(&name);
                 }
                 true
             }
+            Phase::AskingPassword => {
+                self.password_typed(line);
+                true
+            }
+            Phase::Chatting if self.new_password.is_some() => {
+                self.new_password_typed(line);
+                true
+            }
             Phase::Chatting => self.act(interpret(line)),
-            Phase::LoggingIn(_) | Phase::Offline => match interpret(line) {
-                input @ (Input::Nothing
-                | Input::Quit
-                | Input::Help
-                | Input::Switch(_)
-                | Input::Mistake(_)) => self.act(input),
-                _ => {
-                    self.notice("not connected yet: press Enter again once logged in");
-                    false
+            Phase::LoggingIn(_) | Phase::Authenticating(_) | Phase::Offline => {
+                match interpret(line) {
+                    input @ (Input::Nothing
+                    | Input::Quit
+                    | Input::Help
+                    | Input::Switch(_)
+                    | Input::Mistake(_)) => self.act(input),
+                    _ => {
+                        self.notice("not connected yet: press Enter again once logged in");
+                        false
+                    }
                 }
-            },
+            }
         }
     }
 
@@ -527,6 +593,8 @@ impl Session {
                 true
             }
             Input::Ping => self.send_awaited(None, Awaited::Rtt { sent: self.now }),
+            Input::Register => self.ask_new_password(Change::Register),
+            Input::ChangePassword => self.ask_new_password(Change::Password),
             Input::Quit => {
                 self.quit();
                 true
@@ -548,6 +616,9 @@ impl Session {
     }
 }
 
+mod account;
+#[cfg(test)]
+mod account_tests;
 mod incoming;
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,10 @@
 //! and before stopping (Ctrl-Z or `SIGTSTP`); on `SIGCONT` raw mode comes back
 //! and the screen is redrawn. Signal handlers only note the signal and wake
 //! the loop (see `support::sys`); everything else happens here, in the loop.
+//!
+//! A password is typed on the input line like anything else, but nothing of
+//! it is drawn (not even stars: its length stays unknown too), and it never
+//! enters the input history; neither does a protocol line that carries one.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -17,6 +21,7 @@ use chat::support::sys::{self, TermMode};
 
 use crate::display::Style;
 use crate::editor::{Editor, Pressed};
+use crate::input::carries_password;
 use crate::keys::{Decoder, Key};
 use crate::link::{Front, Waker};
 use crate::screen::Screen;
@@ -106,6 +111,9 @@ impl Terminal {
     }
 
     fn key(&mut self, key: Key, session: &mut Session, now: Instant) {
+        // The session may have started (or stopped) asking for a password
+        // since the last key, even within one paste.
+        self.editor.set_hidden(session.hides_input());
         match key {
             Key::Ctrl('c') => session.leave_now(now),
             Key::Ctrl('d') if self.editor.buffer().is_empty() => session.end_of_input(now),
@@ -117,7 +125,12 @@ impl Terminal {
                 self.drawn = None;
             }
             Key::Ctrl('z') => self.suspend(),
+            Key::Tab if self.editor.is_hidden() => {}
             Key::Tab => self.complete(session),
+            Key::Enter if carries_password(self.editor.buffer()) => {
+                let line = self.editor.take();
+                session.typed(&line, now);
+            }
             key => {
                 if let Pressed::Submitted(line) = self.editor.press(&key) {
                     if !session.typed(&line, now) {
@@ -212,11 +225,16 @@ impl Front for Terminal {
     }
 
     fn refresh(&mut self, session: &Session) {
-        let now_drawn = (
-            session.prompt(),
-            self.editor.buffer().to_string(),
-            self.editor.cursor(),
-        );
+        self.editor.set_hidden(session.hides_input());
+        let now_drawn = if self.editor.is_hidden() {
+            (session.prompt(), String::new(), 0)
+        } else {
+            (
+                session.prompt(),
+                self.editor.buffer().to_string(),
+                self.editor.cursor(),
+            )
+        };
         if self.drawn.as_ref() != Some(&now_drawn) {
             self.screen
                 .draw_input(&now_drawn.0, &now_drawn.1, now_drawn.2);

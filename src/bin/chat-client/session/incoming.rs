@@ -1,5 +1,6 @@
 //! The session's side that reads the server: history blocks, the answers it
-//! waits for, the login's answer, and every other line shown as it reads.
+//! waits for, the login's answer (`AUTH`'s: see [`super::account`]), and
+//! every other line shown as it reads.
 
 use std::time::Instant;
 
@@ -130,6 +131,19 @@ impl Session {
     fn on_line(&mut self, line: ServerLine<'_>, replay_for: Option<String>) {
         match line {
             ServerLine::Ok if matches!(self.phase, Phase::LoggingIn(_)) => self.logged_in(),
+            ServerLine::Ok if matches!(self.phase, Phase::Authenticating(_)) => {
+                self.authenticated()
+            }
+            ServerLine::Ok if self.pending.ok() => {}
+            ServerLine::Err(code) if matches!(self.phase, Phase::Authenticating(_)) => {
+                self.auth_refused(code)
+            }
+            ServerLine::Err(ErrorCode::NameReserved)
+                if matches!(self.phase, Phase::LoggingIn(_)) =>
+            {
+                self.name_reserved()
+            }
+            ServerLine::Err(code) if self.pending.password_refused(code) => {}
             ServerLine::Err(
                 code @ (ErrorCode::UsernameTaken
                 | ErrorCode::InvalidUsername
@@ -223,7 +237,7 @@ impl Session {
         }
     }
 
-    fn logged_in(&mut self) {
+    pub(super) fn logged_in(&mut self) {
         self.phase = Phase::Chatting;
         self.actions.push(Action::Online);
         let name = self.style.name(self.name.as_deref().unwrap_or(""));
@@ -247,7 +261,7 @@ impl Session {
         }
     }
 
-    fn name_refused(&mut self, code: ErrorCode) {
+    pub(super) fn name_refused(&mut self, code: ErrorCode) {
         let why = describe_error(match code {
             ErrorCode::LineTooLong => ErrorCode::InvalidUsername,
             code => code,
@@ -298,6 +312,12 @@ impl Session {
             Awaited::Dm { failed: true, .. } => return,
             Awaited::Dm { to, text, .. } => dm_sent(&to, &text, Clock::now(), self.style),
             Awaited::Rtt { sent } => self.style.notice(&round_trip(self.now - sent)),
+            Awaited::Password {
+                change,
+                password,
+                taken,
+                refused,
+            } => return self.password_answered(change, password, taken, refused),
         };
         self.show(line);
     }

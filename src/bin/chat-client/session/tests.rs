@@ -2,11 +2,12 @@
 
 use super::*;
 
-const PLAIN: Style = Style { colour: false };
+pub(super) const PLAIN: Style = Style { colour: false };
 
-fn config() -> Config {
+pub(super) fn config() -> Config {
     Config {
         name: Some("me".into()),
+        password: None,
         raw: false,
         interactive: true,
         retry_names: true,
@@ -18,7 +19,7 @@ fn config() -> Config {
 }
 
 /// A session over a fresh connection, with what it did so far dropped.
-fn chatting(config: Config) -> (Session, Instant) {
+pub(super) fn chatting(config: Config) -> (Session, Instant) {
     let now = Instant::now();
     let mut session = Session::new(config, PLAIN, now);
     session.connected(now);
@@ -27,7 +28,7 @@ fn chatting(config: Config) -> (Session, Instant) {
     (session, now)
 }
 
-fn sent(actions: &[Action]) -> Vec<String> {
+pub(super) fn sent(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -38,7 +39,7 @@ fn sent(actions: &[Action]) -> Vec<String> {
 }
 
 /// The lines shown, with `[HH:MM:SS]` replaced by `[t]`.
-fn shown(actions: &[Action]) -> Vec<String> {
+pub(super) fn shown(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -58,7 +59,7 @@ fn untimed(line: &str) -> String {
     }
 }
 
-fn feed(session: &mut Session, lines: &[&str], now: Instant) -> Vec<Action> {
+pub(super) fn feed(session: &mut Session, lines: &[&str], now: Instant) -> Vec<Action> {
     for line in lines {
         session.server_line(line, now);
     }

@@ -99,6 +99,8 @@ command(['me'], '/me TEXT', 'an action, shown as "* you TEXT" (other clients sho
 command(['ping'], '/ping', 'the round trip to the server', () => {
   request(null, { onDone: (entry) => say(`Pong from the server in ${Date.now() - entry.sent} ms.`) });
 });
+command(['register'], '/register', 'make your name yours with a password (asked twice)', () => openAccount('register'));
+command(['password'], '/password', 'change the password of your name', () => openAccount('password'));
 command(['quit'], '/quit', 'leave the chat', () => leaveChat());
 command(['help'], '/help', 'this list', () => {
   const parts = ['Commands (a line starting with / is never sent as text):'];

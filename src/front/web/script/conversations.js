@@ -35,7 +35,12 @@ const ui = {
   convAction: $('conv-action'), logs: $('logs'), composer: $('composer'), text: $('text'),
   textLabel: $('text-label'), send: $('send'), hint: $('hint'), menu: $('menu'),
   menuTitle: $('menu-title'), login: $('login'), loginForm: $('login-form'), name: $('name'),
-  loginError: $('login-error'),
+  loginError: $('login-error'), passwordRow: $('password-row'), password: $('password'),
+  loginWarning: $('login-warning'), bannerTakeBack: $('banner-take-back'), account: $('account'),
+  accountForm: $('account-form'), accountTitle: $('account-title'), accountAbout: $('account-about'),
+  accountName: $('account-name'), newPassword: $('new-password'), newPasswordAgain: $('new-password-again'),
+  accountWarning: $('account-warning'), accountError: $('account-error'), accountCancel: $('account-cancel'),
+  accountSubmit: $('account-submit'),
 };
 const params = new URLSearchParams(location.search);
 // Touch screens are tapped, not clicked: the words say so.
@@ -47,6 +52,7 @@ const chat = {
   name: '',            // the name we log in with (shown as the server registered it)
   loggedIn: false,
   renameOffered: false, // the banner offers another name (ours was taken)
+  reserved: '',        // our name, registered: the login dialog asks for its password
   convs: new Map(),    // key ('#room' folded, '@name' folded) → conversation
   current: null,       // the conversation on screen
   online: new Map(),   // everybody logged in (the lobby's WHO): folded name → name

@@ -6,6 +6,12 @@
 // right after it (DM, WHO, ROOMS, JOIN: they have no end marker of their
 // own). An ERR therefore belongs to the oldest line still waiting, and each
 // error is told where it happened ("bob is not online; not delivered").
+//
+// A registered name logs in with AUTH: the password the server took before
+// (kept in `link.password` for the page's lifetime, never stored), or one just
+// typed in the login dialog. After BYE logged-in-elsewhere (our own AUTH from
+// somewhere else took the name) the page does not come back by itself: two
+// tabs doing that would take the name from each other forever.
 
 // The server drops a connection after 60 s without a line; a ping every 15 s
 // keeps an idle tab connected, and silence for LIVENESS_MS means it is dead.
@@ -18,6 +24,9 @@ const MAX_WAITING = 5000;
 // server lets go within its idle timeout (60 s): try that long, then ask.
 const TAKEN_RETRY_MS = 4000;
 const TAKEN_GIVE_UP_MS = 75000;
+// Wrong passwords are throttled per name for a minute: the right one, kept
+// from before, is tried again this often until it is let in.
+const THROTTLED_RETRY_MS = 20000;
 
 const ERRORS = {
   'username-taken': 'That name is taken; pick another.',
@@ -39,6 +48,11 @@ const ERRORS = {
   'no-such-room': 'Nobody is in that room.',
   'invalid-history': 'History is 1 to 1000 messages.',
   'storage-failed': 'The server could not save that message, so it was not delivered. Try again in a moment.',
+  'name-reserved': 'That name is registered: it needs its password.',
+  'wrong-password': 'Wrong password.',
+  'not-registered': 'That name is not registered.',
+  'already-registered': 'This name is registered already.',
+  'weak-password': 'A password is 8 to 128 bytes.',
 };
 const BYE_REASONS = {
   'idle-timeout': 'The server heard nothing from this tab for too long (it may have been asleep).',
@@ -69,6 +83,9 @@ const link = {
   tokens: 0,
   block: null,         // the history block being read: { room, count, items }
   says: params.getAll('say'),
+  password: null,      // the password the server took for chat.name: in memory only, for reconnecting
+  typed: null,         // a password typed in the login dialog, until its AUTH is answered
+  authWith: null,      // the AUTH awaiting its answer carries 'kept' (link.password) or 'typed'
 };
 
 // ---- sending -------------------------------------------------------------------
@@ -133,11 +150,23 @@ function connect() {
 
 /**
  * Asks for our name; `OK` or an `ERR` answers. The one place the page logs
- * in: accounts (a password, REGISTER/AUTH) belong here and in the login form.
+ * in, first and after every reconnect: `LOGIN`, and when the server says the
+ * name is registered (`ERR name-reserved`), `AUTH` with the password the page
+ * has (`authenticate`), or the login dialog asks for one (`loginRefused`).
  */
 function logIn() {
   link.loginPending = true;
+  link.authWith = null;
   sendRaw('LOGIN ' + chat.name);
+}
+
+/** `AUTH` with the password we have; false when we have none. */
+function authenticate() {
+  const password = link.password || link.typed;
+  if (!password) return false;
+  link.authWith = link.password ? 'kept' : 'typed';
+  sendRaw(`AUTH ${chat.name} ${password}`);
+  return true;
 }
 
 /** Forgets a connection (closed by either side, or found dead). */
@@ -152,6 +181,14 @@ function lost(ws, code) {
   link.block = null;
   for (const entry of link.queue.splice(0)) if (entry.onLost) entry.onLost();
   connectionLost();
+  if (link.byeReason === 'logged-in-elsewhere') {
+    link.wanted = false;
+    setStatus('offline', 'Logged in elsewhere');
+    setBanner(`You logged in as ${chat.name} somewhere else (another tab or device), so the server closed `
+      + 'this one. It does not reconnect by itself, or the two would keep taking the name from each other.', ['takeBack']);
+    renderSidebar();
+    return;
+  }
   if (!link.wanted) {
     setStatus('offline', 'Not connected');
     return;
@@ -202,6 +239,9 @@ function heartbeat() {
 }
 
 function loggedIn() {
+  if (link.authWith === 'typed') link.password = link.typed;
+  link.typed = null;
+  link.authWith = null;
   link.loginPending = false;
   chat.loggedIn = true;
   chat.renameOffered = false;
@@ -211,6 +251,7 @@ function loggedIn() {
   ui.app.inert = false;
   ui.quit.hidden = false;
   ui.me.textContent = `You are ${chat.name}`;
+  ui.me.hidden = false;
   setMentionPattern();
   setStatus('online', 'Online');
   setBanner('');
@@ -232,7 +273,16 @@ function loggedIn() {
 }
 
 function loginRefused(code) {
+  if (link.authWith) {
+    authRefused(code);
+    return;
+  }
+  if (code === 'name-reserved' && authenticate()) return;
   link.loginPending = false;
+  if (code === 'name-reserved') {
+    askPassword(`${chat.name} is registered: type its password, or pick another name.`);
+    return;
+  }
   if (link.everLoggedIn && code === 'username-taken') {
     const now = Date.now();
     if (!link.takenSince) link.takenSince = now;
@@ -255,14 +305,46 @@ function loginRefused(code) {
   askName(ERRORS[code] || `The server refused the name (${code}).`);
 }
 
+/** `AUTH` was refused: ask for the password (again), or wait and retry. */
+function authRefused(code) {
+  const kept = link.authWith === 'kept';
+  link.authWith = null;
+  link.typed = null;
+  link.loginPending = false;
+  if (code === 'wrong-password') {
+    if (kept) link.password = null; // changed elsewhere since: ours is no good now
+    askPassword(kept ? `The password of ${chat.name} was changed elsewhere: type the new one.` : 'Wrong password; try again.');
+  } else if (code === 'rate-limited' && kept && link.everLoggedIn) {
+    // The right password, refused while someone guesses: try it again later.
+    const ws = link.ws;
+    chat.renameOffered = true;
+    scheduleRetry(THROTTLED_RETRY_MS, `Too many wrong passwords were tried for ${chat.name} lately, so the server `
+      + 'lets nobody in as it for a minute. Your conversations are kept.', () => {
+      if (link.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
+      setStatus('connecting', 'Reconnecting…');
+      logIn();
+    });
+    setStatus('offline', 'Name locked');
+  } else if (code === 'rate-limited') {
+    askPassword(`Too many wrong passwords were tried for ${chat.name} lately: wait a minute, then try again.`);
+  } else {
+    askName(ERRORS[code] || `The server refused the name (${code}).`);
+  }
+}
+
 /** Stops trying and asks for a name (after a refusal, or to use another). */
-function askName(error) {
+function askName(error, withPassword = false) {
   link.wanted = false;
   clearTimeout(link.retryTimer);
   clearInterval(link.tickTimer);
   if (link.ws) drop(link.ws);
   setBanner('');
-  showLogin(error);
+  showLogin(error, withPassword);
+}
+
+/** Stops trying and asks for the password of our (registered) name. */
+function askPassword(error) {
+  askName(error, true);
 }
 
 // ---- what the server says --------------------------------------------------------

@@ -220,6 +220,9 @@ function openMenu(name, anchor) {
   dm.hidden = isMe(name);
   dm.textContent = `Send ${name} a direct message`;
   ui.menu.querySelector('[data-act="mention"]').textContent = `Mention @${name}`;
+  // Ours: make the name ours with a password, or change it.
+  ui.menu.querySelector('[data-act="register"]').hidden = !isMe(name) || !chat.loggedIn || Boolean(link.password);
+  ui.menu.querySelector('[data-act="password"]').hidden = !isMe(name) || !chat.loggedIn || !link.password;
   ui.menu.hidden = false;
   const rect = anchor.getBoundingClientRect();
   const box = ui.menu.getBoundingClientRect();
@@ -246,6 +249,7 @@ function menuAction(act) {
   if (!chosen) return;
   if (act === 'dm') openConv(dmConv(chosen.name), true);
   if (act === 'mention') insertInBox(`@${chosen.name} `);
+  if (act === 'register' || act === 'password') openAccount(act, chosen.anchor);
 }
 
 /** Inserts text at the cursor of the message box. */
@@ -287,6 +291,7 @@ function setBanner(text, actions = []) {
   ui.bannerText.textContent = text || '';
   ui.bannerRetry.hidden = !actions.includes('retry');
   ui.bannerRename.hidden = !actions.includes('rename');
+  ui.bannerTakeBack.hidden = !actions.includes('takeBack');
 }
 
 function setStatus(state, text) {
