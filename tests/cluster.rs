@@ -570,17 +570,7 @@ fn a_sessions_replies_come_after_what_its_commands_caused() {
 #[test]
 fn the_redis_flag_refuses_a_bad_url_and_an_unreachable_redis() {
     let run = |url: &str| {
-        std::process::Command::new(common::SERVER_BIN)
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--web-port",
-                "0",
-                "--irc-port",
-                "0",
-            ])
+        common::server_command()
             .args(["--redis", url])
             .output()
             .expect("run chat-server")

@@ -194,18 +194,7 @@ fn stopping_and_continuing_the_server_disconnects_nobody() {
 #[test]
 fn a_broken_stderr_does_not_take_the_server_down() {
     // `chat-server 2>&1 | head`: the log's reader goes away.
-    let child = Command::new(SERVER_BIN)
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--web-port",
-            "0",
-            "--irc-port",
-            "0",
-            "--no-persist",
-        ])
+    let child = common::server_command()
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

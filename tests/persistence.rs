@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chat::server::{Config, Server};
-use common::{Client, Hist, Running, TempDir, PATIENCE, SERVER_BIN};
+use common::{Client, Hist, Running, TempDir, PATIENCE};
 
 fn on_disk(dir: &TempDir) -> Config {
     Config {
@@ -214,9 +214,8 @@ fn garbage_after_the_last_record_is_cut() {
 fn one_server_per_data_directory() {
     let dir = TempDir::new("owner");
     let _first = Running::start(&["--data-dir", dir.arg()]);
-    let second = Command::new(SERVER_BIN)
-        .args(["--bind", "127.0.0.1", "--port", "0", "--web-port", "0"])
-        .args(["--irc-port", "0", "--data-dir", dir.arg()])
+    let second = common::server_command()
+        .args(["--data-dir", dir.arg()])
         .output()
         .expect("run a second chat-server");
     assert_eq!(second.status.code(), Some(1));

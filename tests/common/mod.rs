@@ -250,6 +250,17 @@ impl Client {
 /// The `chat-server` binary built for these tests.
 pub const SERVER_BIN: &str = env!("CARGO_BIN_EXE_chat-server");
 
+/// The `chat-server` binary on loopback, every listener on a free port (the
+/// IRC one off) and history in memory: what a test starts it with before its
+/// own flags, so no test ever takes a fixed port.
+pub fn server_command() -> Command {
+    let mut command = Command::new(SERVER_BIN);
+    command
+        .args(["--bind", "127.0.0.1", "--port", "0", "--web-port", "0"])
+        .args(["--irc-port", "0", "--no-persist"]);
+    command
+}
+
 /// A running `chat-server` process on a free loopback port, killed when dropped.
 pub struct Running {
     pub child: Child,
@@ -263,15 +274,11 @@ pub struct Running {
 }
 
 impl Running {
-    /// Runs the binary with `args` after `--bind 127.0.0.1 --port 0
-    /// --web-port 0 --irc-port 0 --no-persist` (a `--data-dir` in `args`
-    /// turns history on disk back on).
+    /// Runs the binary with `args` after [`server_command`]'s (a
+    /// `--data-dir` in `args` turns history on disk back on).
     pub fn start(args: &[&str]) -> Running {
-        let mut command = Command::new(SERVER_BIN);
-        command
-            .args(["--bind", "127.0.0.1", "--port", "0", "--web-port", "0"])
-            .args(["--irc-port", "0", "--no-persist"])
-            .args(args);
+        let mut command = server_command();
+        command.args(args);
         Running::spawn(command)
     }
 
