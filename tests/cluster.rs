@@ -5,6 +5,9 @@
 
 mod common;
 
+#[path = "cluster/accounts.rs"]
+mod accounts;
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Barrier};

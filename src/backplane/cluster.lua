@@ -44,8 +44,9 @@ local function leave_room(k, f)
   end
 end
 
--- The user f of session sid leaves: every room, its name, once; announced.
-local function release(f, sid)
+-- The user f of session sid leaves: every room, its name, once; announced
+-- (why: 'k' when its name was taken over by AUTH, so its node says so).
+local function release(f, sid, why)
   local token = token_of(sid)
   local display = redis.call('HGET', P .. 'users:' .. token, f) or f
   for _, k in ipairs(redis.call('SMEMBERS', P .. 'urooms:' .. f)) do
@@ -54,6 +55,9 @@ local function release(f, sid)
   redis.call('DEL', P .. 'urooms:' .. f, P .. 'name:' .. f)
   redis.call('HDEL', P .. 'users:' .. token, f)
   redis.call('HDEL', P .. 'ops:' .. token, sid)
+  if why then
+    return event('t', 'd', 'u', display, 's', sid, 'w', why)
+  end
   return event('t', 'd', 'u', display, 's', sid)
 end
 
@@ -156,6 +160,10 @@ if op == 'history' then -- room key, count → {'ok', spelling or false, entries
   return { 'ok', spelling, redis.call('XREVRANGE', P .. 'hist:' .. k, '+', '-', 'COUNT', count) }
 end
 
+if op == 'account' then -- f → {'ok', password record or false}
+  return { 'ok', redis.call('HGET', P .. 'accounts', ARGV[2]) }
+end
+
 -- Everything below acts for one session: sid f display opnum, then the op's
 -- own arguments. The session must still hold its name (a session whose node
 -- lost its lease, or that was dropped, cannot act in the name of whoever
@@ -167,7 +175,11 @@ if not token then
   return redis.error_reply('ERR bad session id')
 end
 
-if op == 'login' then -- → {'ok', event id} | {'username-taken'} | {'lost'}
+-- login → {'ok', event id} | {'name-reserved'} | {'username-taken'} | {'lost'}
+-- takeover (AUTH), the password record the caller verified → {'ok', event id}
+--   | {'not-registered'} | {'wrong-password'} (changed since) | {'lost'}:
+--   the name's holder on a live node is released first ('k': taken over).
+if op == 'login' or op == 'takeover' then
   if not alive(token) then
     return { 'lost' }
   end
@@ -175,17 +187,32 @@ if op == 'login' then -- → {'ok', event id} | {'username-taken'} | {'lost'}
   if holder == sid then
     return { 'ok', string.match(redis.call('HGET', P .. 'ops:' .. token, sid) or '', ' (.*)$') or '' }
   end
+  local record = redis.call('HGET', P .. 'accounts', f)
+  if op == 'login' and record then
+    return { 'name-reserved' }
+  end
+  if op == 'takeover' and not record then
+    return { 'not-registered' }
+  end
+  if op == 'takeover' and record ~= ARGV[6] then
+    return { 'wrong-password' }
+  end
   if holder then
     local owner = token_of(holder)
     if owner and alive(owner) then
-      return { 'username-taken' }
+      if op == 'login' then
+        return { 'username-taken' }
+      end
+      -- AUTH takes the name from its live holder: that departure first.
+      release(f, holder, 'k')
+    else
+      -- Held by a node whose lease ran out: it is reaped now (its users'
+      -- departures come first in the order), then the name is free.
+      if owner then
+        reap(owner)
+      end
+      redis.call('DEL', P .. 'name:' .. f)
     end
-    -- Held by a node whose lease ran out: it is reaped now (its users'
-    -- departures come first in the order), then the name is free.
-    if owner then
-      reap(owner)
-    end
-    redis.call('DEL', P .. 'name:' .. f)
   end
   redis.call('SET', P .. 'name:' .. f, sid)
   redis.call('HSET', P .. 'users:' .. token, f, display)
@@ -261,6 +288,23 @@ if op == 'part' then -- room key → {'ok', event id} | {'not-in-room'}
   local id = event('t', 'p', 'r', spelling, 'u', display, 's', sid)
   leave_room(k, f)
   return did(id)
+end
+
+-- A registration only where there is none; a new password only where
+-- there is one. The record is made (hashed) by the caller.
+if op == 'register' then -- password record → {'ok', ''} | {'already-registered'}
+  if redis.call('HSETNX', P .. 'accounts', f, ARGV[6]) == 0 then
+    return { 'already-registered' }
+  end
+  return did('')
+end
+
+if op == 'password' then -- password record → {'ok', ''} | {'not-registered'}
+  if redis.call('HEXISTS', P .. 'accounts', f) == 0 then
+    return { 'not-registered' }
+  end
+  redis.call('HSET', P .. 'accounts', f, ARGV[6])
+  return did('')
 end
 
 if op == 'dm' then -- recipient (folded), text → {'ok', ''} | {'user-not-found'}

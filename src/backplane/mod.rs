@@ -68,6 +68,23 @@
 //! compare-and-delete in the `release` script, which also leaves every room
 //! and appends the one departure event.
 //!
+//! # Accounts
+//!
+//! One hash, `chat:accounts`: folded name → password record (made and
+//! checked by the session threads; the KDF never runs in Redis or under a
+//! lock). `register` is an `HSETNX`, `password` replaces only a record that
+//! is there; both are fenced like any session's op. `login` refuses a
+//! registered name (`name-reserved`) in the same script that would claim
+//! it, so a registration cannot slip between check and claim. `takeover`
+//! (`AUTH`) claims a registered name whoever holds it: if the record is
+//! still the one the password was checked against, it releases the live
+//! holder, marking that departure `w k` (taken over), then logs the new
+//! session in, both events in one script. The holder's node, applying the
+//! first, closes it with `BYE logged-in-elsewhere`; every node's users see
+//! the departure, then the login, once each, in that order. On one node,
+//! the takeover's session waits apart from the name's old one
+//! ([`sessions`]) until the order replaces one by the other.
+//!
 //! # A node that dies
 //!
 //! Every renewal also looks at the other nodes (`chat:nodes`): a node whose
@@ -127,6 +144,7 @@
 //! | `members:<room>` | hash | folded name → name |
 //! | `roomname:<room>` | string | a room as first spelled |
 //! | `hist:<room>`, `seq:<room>` | stream, counter | a room's history, its last seq |
+//! | `accounts` | hash | folded name → password record |
 
 mod keeper;
 mod pool;
@@ -144,7 +162,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::delivery::{Helpers, Outbox};
-use crate::hub::{Cluster, Hub, Me, RoomLimits};
+use crate::hub::{Change, Cluster, Hub, Me, RoomLimits};
 use crate::protocol::{ErrorCode, RoomName, Username};
 use crate::store::Message;
 use crate::support::crypto::random_bytes;
@@ -401,23 +419,44 @@ fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> Result<JoinHandle<(
         .map_err(|err| format!("cannot start a thread: {err}"))
 }
 
-impl Cluster for Backplane {
-    fn login(&self, name: &Username, outbox: &Arc<Outbox>) -> Result<(), ErrorCode> {
+impl Backplane {
+    /// Claims `name` for the session on `outbox`: a `LOGIN`, or with the
+    /// password record `AUTH` verified, a takeover. `Ok` once its event is
+    /// applied here (the session is in the hub and has its `OK`).
+    fn claim(
+        &self,
+        name: &Username,
+        outbox: &Arc<Outbox>,
+        takeover: Option<&str>,
+    ) -> Result<(), ErrorCode> {
         // A name this node let go of is free before it is asked for again.
         self.let_go();
         let sid = format!("{}.{}", self.token, self.next_number());
-        if !self.sessions.begin(name, &sid, outbox) {
+        let begun = match takeover {
+            None => self.sessions.begin(name, &sid, outbox),
+            // Two AUTHs of one name at once on one node: the second waits
+            // for nothing and is refused; it may try again.
+            Some(_) => self.sessions.begin_takeover(name, &sid, outbox),
+        };
+        if !begun {
             return Err(ErrorCode::UsernameTaken);
         }
         let folded = name.folded();
         let number = self.next_number().to_string();
-        let args: [&[u8]; 4] = [
+        let mut args: Vec<&[u8]> = vec![
             sid.as_bytes(),
             folded.as_bytes(),
             name.as_str().as_bytes(),
             number.as_bytes(),
         ];
-        match self.run("login", &args) {
+        let op = match takeover {
+            None => "login",
+            Some(record) => {
+                args.push(record.as_bytes());
+                "takeover"
+            }
+        };
+        match self.run(op, &args) {
             // Activated meanwhile (only the reply was lost): logged in.
             Err(code) => match self.sessions.give_up(name, outbox) {
                 Some(_) => Err(code),
@@ -437,6 +476,34 @@ impl Cluster for Backplane {
                 }
             }
         }
+    }
+}
+
+impl Cluster for Backplane {
+    fn login(&self, name: &Username, outbox: &Arc<Outbox>) -> Result<(), ErrorCode> {
+        self.claim(name, outbox, None)
+    }
+
+    fn password_record(&self, name: &Username) -> Result<Option<String>, ErrorCode> {
+        let rest = self.run("account", &[name.folded().as_bytes()])?;
+        Ok(rest.first().and_then(Value::text).map(str::to_owned))
+    }
+
+    fn take_over(
+        &self,
+        name: &Username,
+        outbox: &Arc<Outbox>,
+        record: &str,
+    ) -> Result<(), ErrorCode> {
+        self.claim(name, outbox, Some(record))
+    }
+
+    fn set_password(&self, me: Me<'_>, record: &str, change: Change) -> Result<(), ErrorCode> {
+        let op = match change {
+            Change::Register => "register",
+            Change::Password => "password",
+        };
+        self.act(me, op, &[record.as_bytes()])
     }
 
     fn say(&self, me: Me<'_>, room: Option<&RoomName>, text: &str) -> Result<(), ErrorCode> {

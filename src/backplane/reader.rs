@@ -21,7 +21,7 @@ use super::script;
 use super::sessions::Departure;
 use super::stream::{self, Dm, Entry, Event, StreamId};
 use super::Backplane;
-use crate::delivery::Claims;
+use crate::delivery::{Claims, Farewell};
 use crate::protocol::{RoomName, ServerLine};
 use crate::store::Message;
 
@@ -148,7 +148,11 @@ fn apply(
     let hub = &node.hub;
     match event {
         Event::Connected { name, sid } => {
-            let activated = node.sessions.activate(&name, &sid, |outbox| {
+            let activated = node.sessions.activate(&name, &sid, |outbox, replaced| {
+                if let Some(old) = replaced {
+                    // A session of ours the cluster no longer counted.
+                    hub.drop_session(&name, old, Farewell::TakenOver, claims);
+                }
                 hub.activate(&name, outbox, claims);
             });
             if !activated {
@@ -160,10 +164,19 @@ fn apply(
                 }
             }
         }
-        Event::Disconnected { name, sid } => {
-            // One of ours the cluster let go of (its node was declared dead).
+        Event::Disconnected {
+            name,
+            sid,
+            taken_over,
+        } => {
+            // One of ours the cluster let go of: its name was taken over by
+            // an AUTH (on any node), or its node was declared dead.
             if let Some(outbox) = node.sessions.remove_sid(&name, &sid) {
-                hub.drop_session(&name, &outbox, claims);
+                let farewell = match taken_over {
+                    true => Farewell::TakenOver,
+                    false => Farewell::Bye(Some("unavailable")),
+                };
+                hub.drop_session(&name, &outbox, farewell, claims);
             }
             let notice = ServerLine::Info(&format!("{name} disconnected")).to_bytes();
             hub.to_lobby(&notice, claims);
@@ -242,7 +255,8 @@ impl Backplane {
     /// `release`, their names are let go of (they are still theirs).
     pub(super) fn step_down(&self, release: bool, claims: &Claims) {
         for (name, sid, outbox) in self.sessions.take_all() {
-            self.hub.drop_session(&name, &outbox, claims);
+            let farewell = Farewell::Bye(Some("unavailable"));
+            self.hub.drop_session(&name, &outbox, farewell, claims);
             if release {
                 self.departures.push(Departure::Login(name, sid));
             }

@@ -30,10 +30,26 @@ struct Local {
     caused: StreamId,
 }
 
+impl Local {
+    /// A login or takeover about to be asked of the cluster.
+    fn waiting(sid: &str, outbox: &Arc<Outbox>) -> Local {
+        Local {
+            sid: sid.to_owned(),
+            outbox: Arc::clone(outbox),
+            active: false,
+            caused: StreamId::default(),
+        }
+    }
+}
+
 /// This node's sessions with a name, by name.
 #[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<Username, Local>>,
+    /// Takeovers (`AUTH`) waiting for their event, by name: one may wait
+    /// while the name's old session here still holds it in `map`. Taken
+    /// after `map`'s lock when both are, never before.
+    incoming: Mutex<HashMap<Username, Local>>,
 }
 
 impl Sessions {
@@ -44,45 +60,69 @@ impl Sessions {
         if map.contains_key(name) {
             return false;
         }
-        map.insert(
-            name.clone(),
-            Local {
-                sid: sid.to_owned(),
-                outbox: Arc::clone(outbox),
-                active: false,
-                caused: StreamId::default(),
-            },
-        );
+        map.insert(name.clone(), Local::waiting(sid, outbox));
+        true
+    }
+
+    /// Notes a takeover (`AUTH`) about to be asked of the cluster; `false`
+    /// if another one of the name is already waiting here.
+    pub fn begin_takeover(&self, name: &Username, sid: &str, outbox: &Arc<Outbox>) -> bool {
+        let mut incoming = sync::lock(&self.incoming);
+        if incoming.contains_key(name) {
+            return false;
+        }
+        incoming.insert(name.clone(), Local::waiting(sid, outbox));
         true
     }
 
     /// Applies the `connected` event of login `sid`: if it is still waiting,
-    /// it is active now and `activate` runs (under this lock). `false` for a
-    /// login nobody waits for any more.
+    /// it is active now and `activate` runs (under this lock), given also
+    /// the session of this node's that a takeover replaces, if one was still
+    /// here. `false` for a login nobody waits for any more.
     pub fn activate(
         &self,
         name: &Username,
         sid: &str,
-        activate: impl FnOnce(&Arc<Outbox>),
+        activate: impl FnOnce(&Arc<Outbox>, Option<&Arc<Outbox>>),
     ) -> bool {
         let mut map = sync::lock(&self.map);
-        match map.get_mut(name) {
-            Some(local) if local.sid == sid && !local.active => {
+        if let Some(local) = map.get_mut(name) {
+            if local.sid == sid && !local.active {
                 local.active = true;
-                activate(&local.outbox);
-                true
+                activate(&local.outbox, None);
+                return true;
             }
-            _ => false,
         }
+        let mut incoming = sync::lock(&self.incoming);
+        if incoming.get(name).is_none_or(|local| local.sid != sid) {
+            return false;
+        }
+        let Some(mut local) = incoming.remove(name) else {
+            return false;
+        };
+        drop(incoming);
+        local.active = true;
+        let outbox = Arc::clone(&local.outbox);
+        let replaced = map.insert(name.clone(), local).map(|old| old.outbox);
+        activate(&outbox, replaced.as_ref());
+        true
     }
 
-    /// Ends the login of `name` by `outbox` if it is still waiting for its
-    /// event (a login that gave up); `None` if it became active meanwhile.
+    /// Ends the login or takeover of `name` by `outbox` if it is still
+    /// waiting for its event (it gave up); `None` if it became active
+    /// meanwhile.
     pub fn give_up(&self, name: &Username, outbox: &Arc<Outbox>) -> Option<String> {
         let mut map = sync::lock(&self.map);
         match map.get(name) {
             Some(local) if Arc::ptr_eq(&local.outbox, outbox) && !local.active => {
-                map.remove(name).map(|local| local.sid)
+                return map.remove(name).map(|local| local.sid);
+            }
+            _ => {}
+        }
+        let mut incoming = sync::lock(&self.incoming);
+        match incoming.get(name) {
+            Some(local) if Arc::ptr_eq(&local.outbox, outbox) => {
+                incoming.remove(name).map(|local| local.sid)
             }
             _ => None,
         }

@@ -113,8 +113,13 @@ pub fn read_reply(reply: &Value) -> Option<Vec<(String, Vec<Entry>)>> {
 pub enum Event {
     /// A login: the session `sid` holds `name` now.
     Connected { name: Username, sid: String },
-    /// A departure (quit, dropped, its node died): every room left too.
-    Disconnected { name: Username, sid: String },
+    /// A departure (quit, dropped, its node died, or `taken_over` by an
+    /// `AUTH` on some node): every room left too.
+    Disconnected {
+        name: Username,
+        sid: String,
+        taken_over: bool,
+    },
     /// A message in a room (the lobby's spelled `#lobby`).
     Msg {
         room: RoomName,
@@ -149,6 +154,7 @@ impl Event {
             "d" => Event::Disconnected {
                 name: entry.name("u")?,
                 sid: entry.sid()?,
+                taken_over: entry.field("w") == Some("k"),
             },
             "m" => Event::Msg {
                 room: entry.room()?,
@@ -258,7 +264,23 @@ mod tests {
         );
         assert!(matches!(
             parse(&["n", "8", "t", "d", "u", "Alice", "s", "ab.1"]),
-            Some((8, Event::Disconnected { .. }))
+            Some((
+                8,
+                Event::Disconnected {
+                    taken_over: false,
+                    ..
+                }
+            ))
+        ));
+        assert!(matches!(
+            parse(&["n", "8", "t", "d", "u", "Alice", "s", "ab.1", "w", "k"]),
+            Some((
+                8,
+                Event::Disconnected {
+                    taken_over: true,
+                    ..
+                }
+            ))
         ));
         assert_eq!(
             parse(&["n", "9", "t", "m", "r", "#Rust", "u", "Alice", "x", "hi there"]),

@@ -12,6 +12,8 @@
 //!   the order they reach the file.
 //! - **A name being registered is reserved** from the check on, so no
 //!   `LOGIN` can slip in between the write and the publish.
+//! - **On a node of a cluster (`--redis`) accounts are the cluster's**:
+//!   each method asks it, outside the lock, and the local ones stay empty.
 //! - **A takeover is one critical section:** the old connection is closed
 //!   with `BYE logged-in-elsewhere` and dropped (everybody else hears
 //!   `INFO <name> disconnected`), then the new one is admitted (`INFO <name>
@@ -51,21 +53,38 @@ impl From<ErrorCode> for AccountError {
 
 impl Hub {
     /// The password record of `name`, if it is registered: a copy, for the
-    /// caller to verify a password against without any lock.
-    pub fn password_record(&self, name: &Username) -> Option<String> {
+    /// caller to verify a password against without any lock. On a node of
+    /// a cluster, the cluster's (`ERR unavailable` without it).
+    pub fn password_record(&self, name: &Username) -> Result<Option<String>, ErrorCode> {
         let state = self.lock();
-        state
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            return cluster.password_record(name);
+        }
+        Ok(state
             .accounts
             .password_record(&name.folded())
-            .map(str::to_owned)
+            .map(str::to_owned))
     }
 
-    /// Logs `name` in after `AUTH` checked its password: a connection that
-    /// holds the name now is closed with `BYE logged-in-elsewhere` and
-    /// dropped first. The new user gets `OK`.
-    pub fn take_over(&self, name: &Username, outbox: &Arc<Outbox>, claims: &Claims) {
+    /// Logs `name` in after `AUTH` checked its password against `record`: a
+    /// connection that holds the name now is closed with `BYE
+    /// logged-in-elsewhere` and dropped first. The new user gets `OK`. On
+    /// one server this cannot fail; a cluster may refuse
+    /// ([`Cluster::take_over`](super::Cluster::take_over)).
+    pub fn take_over(
+        &self,
+        name: &Username,
+        outbox: &Arc<Outbox>,
+        record: &str,
+        claims: &Claims,
+    ) -> Result<(), ErrorCode> {
         let notice = connected_notice(name);
         let mut state = self.lock();
+        if let Some(cluster) = state.cluster() {
+            drop(state);
+            return cluster.take_over(name, outbox, record);
+        }
         if let Some(old) = state.users.get(name) {
             // The farewell first: its session, woken by the drop, then finds
             // its connection ending and handles nothing more.
@@ -73,6 +92,7 @@ impl Hub {
             state.drop_users(vec![name.clone()], claims);
         }
         state.admit(name, outbox, &notice, claims);
+        Ok(())
     }
 
     /// Stores `password_record` (made by the caller) for the name this
@@ -87,6 +107,13 @@ impl Hub {
         password_record: String,
         change: Change,
     ) -> Result<(), AccountError> {
+        // Taken and let go of before the account lock (see the lock order).
+        let cluster = self.lock().cluster();
+        if let Some(cluster) = cluster {
+            // In Redis, atomically; nothing is written here.
+            let me = Me { name, outbox };
+            return Ok(cluster.set_password(me, &password_record, change)?);
+        }
         let mut log = sync::lock(&self.account_log);
         {
             let mut state = self.lock();

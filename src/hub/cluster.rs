@@ -20,7 +20,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{connected_notice, history_lines, Hub, Me, State};
+use super::{connected_notice, history_lines, Change, Hub, Me, State};
 use crate::delivery::{Claims, Farewell, Outbox};
 use crate::protocol::{ErrorCode, RoomName, ServerLine, Username};
 use crate::store::Message;
@@ -33,6 +33,22 @@ pub trait Cluster: Send + Sync {
     /// Claims `name` cluster-wide for the session with `outbox`; on `Ok` the
     /// session is in the hub and has its `OK`.
     fn login(&self, name: &Username, outbox: &Arc<Outbox>) -> Result<(), ErrorCode>;
+    /// The password record of `name` if it is registered (accounts live in
+    /// the cluster: one set for every node).
+    fn password_record(&self, name: &Username) -> Result<Option<String>, ErrorCode>;
+    /// As [`Cluster::login`], for `AUTH` after the caller verified the
+    /// password against `record`: whoever holds the name, on any node, is
+    /// closed with `BYE logged-in-elsewhere` and departs first. Refused with
+    /// `ERR wrong-password` if the record changed meanwhile.
+    fn take_over(
+        &self,
+        name: &Username,
+        outbox: &Arc<Outbox>,
+        record: &str,
+    ) -> Result<(), ErrorCode>;
+    /// Stores `record` (made by the caller) for `me`'s name: [`Change::Register`]
+    /// only where there is none, [`Change::Password`] only where there is one.
+    fn set_password(&self, me: Me<'_>, record: &str, change: Change) -> Result<(), ErrorCode>;
     /// Waits until what `me`'s earlier commands caused (its echo, its JOIN
     /// line and replay) is queued for it here: its next reply comes after.
     fn catch_up(&self, me: Me<'_>);
@@ -171,10 +187,17 @@ impl Hub {
     }
 
     /// Ends session `name` on `outbox` because the cluster no longer counts
-    /// it (its node lost its lease and was reaped, or stepped down): it is
-    /// out of the hub, told `BYE unavailable`, and hung up on. Nobody here is
+    /// it (its node lost its lease and was reaped, or stepped down:
+    /// `BYE unavailable`; its name was taken over: `BYE logged-in-elsewhere`):
+    /// it is out of the hub, told `farewell`, and hung up on. Nobody here is
     /// told: the cluster announces the departure.
-    pub fn drop_session(&self, name: &Username, outbox: &Arc<Outbox>, claims: &Claims) {
+    pub fn drop_session(
+        &self,
+        name: &Username,
+        outbox: &Arc<Outbox>,
+        farewell: Farewell,
+        claims: &Claims,
+    ) {
         let mut state = self.lock();
         if state.holds(Me { name, outbox }) {
             if let Some(member) = state.users.remove(name) {
@@ -183,7 +206,7 @@ impl Hub {
                 }
             }
         }
-        claims.close(outbox, Farewell::Bye(Some("unavailable")));
+        claims.close(outbox, farewell);
         outbox.stop_reading();
     }
 }

@@ -424,8 +424,8 @@ fn open_history(config: &Config, log: &Log) -> Result<(History, Option<String>),
 
 /// The accounts, from `config.data_dir` or in memory only, and what recovery
 /// found there (to log once the server listens). A node of a cluster opens
-/// no data directory, so its accounts are its own, in memory (they are not
-/// shared through Redis yet).
+/// no data directory: its accounts are the cluster's, in Redis, and these
+/// stay empty.
 fn open_accounts(config: &Config) -> Result<(AccountLog, Accounts, Option<String>), StartError> {
     let Some(dir) = config.data_dir.as_ref().filter(|_| config.redis.is_none()) else {
         let (account_log, accounts) = AccountLog::in_memory();

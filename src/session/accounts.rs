@@ -3,7 +3,9 @@
 //! Rules kept:
 //! - **The KDF runs here, on the session's own thread, holding no lock**, and
 //!   only after the throttle ([`super::throttle`]) gave the attempt a place:
-//!   a burst of guesses costs the server at most what the limits allow.
+//!   a burst of guesses costs the server at most what the limits allow. On
+//!   a node of a cluster the records come from Redis but the throttle is
+//!   the node's own: the limits hold per node.
 //! - **A password is never logged, echoed or formatted.** Log lines name the
 //!   validated user and the outcome, nothing else.
 //! - A session "holds a registered name" once it came in through `AUTH` or
@@ -29,7 +31,9 @@ impl Session<'_> {
         }
         let name = Username::parse(requested)?;
         let hub = &self.context.hub;
-        let record = hub.password_record(&name).ok_or(ErrorCode::NotRegistered)?;
+        let record = hub
+            .password_record(&name)?
+            .ok_or(ErrorCode::NotRegistered)?;
         let attempt = self
             .context
             .throttle
@@ -43,7 +47,7 @@ impl Session<'_> {
             return Err(ErrorCode::WrongPassword);
         }
         self.context.throttle.passed(attempt);
-        hub.take_over(&name, &self.outbox, &self.claims);
+        hub.take_over(&name, &self.outbox, &record, &self.claims)?;
         // As for LOGIN: deliver the notices before the log line.
         self.claims.flush();
         self.log(format_args!("login {name} (password)"));
