@@ -1,9 +1,9 @@
 //! The server: its configuration, the listening sockets, the accept loops
-//! with their connection limits ([`accept`]), the metrics listener, and the
-//! handle that stops it, at once or gracefully ([`shutdown`]).
+//! with their connection limits (`accept.rs`), the metrics listener, and the
+//! handle that stops it, at once or gracefully (`shutdown.rs`).
 //!
 //! The accept loop does as little as possible and never blocks on a client: it
-//! checks the limits ([`admission`]), refuses in the front's own words when one
+//! checks the limits (`admission.rs`), refuses in the front's own words when one
 //! is reached, and otherwise hands the socket to a new named thread with a
 //! small stack, started within the kernel's thread budget ([`ThreadBudget`]).
 //! When the system runs out of file descriptors or threads, accepting or
