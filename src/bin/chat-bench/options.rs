@@ -5,6 +5,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::dialect::Dialect;
+use crate::plan::Plan;
+
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
@@ -14,6 +17,7 @@ pub enum Workload {
     Slow,
     /// `latency` over several nodes sharing one Redis.
     Cluster,
+    Rooms,
 }
 
 impl Workload {
@@ -24,6 +28,7 @@ impl Workload {
             "latency" => Some(Workload::Latency),
             "slow" => Some(Workload::Slow),
             "cluster" => Some(Workload::Cluster),
+            "rooms" => Some(Workload::Rooms),
             _ => None,
         }
     }
@@ -35,6 +40,7 @@ impl Workload {
             Workload::Latency => "latency",
             Workload::Slow => "slow",
             Workload::Cluster => "cluster",
+            Workload::Rooms => "rooms",
         }
     }
 
@@ -59,6 +65,15 @@ pub enum Target {
     Attach { addr: SocketAddr, pid: Option<u32> },
 }
 
+/// Another server measured in the same run (`--peer NAME=HOST:PORT[/PID]`),
+/// speaking IRC, after ours in every round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub pid: Option<u32>,
+}
+
 /// Where a spawned server keeps its history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpawnHistory {
@@ -75,13 +90,23 @@ pub enum SpawnHistory {
 pub struct Options {
     pub workload: Workload,
     pub target: Target,
+    /// What the target speaks (`--irc`: IRC).
+    pub dialect: Dialect,
     pub clients: usize,
-    /// Clients that send (fanout); the paced workloads always have one.
+    /// Clients that send (fanout), or senders per room (rooms); the paced
+    /// lobby workloads always have one.
     pub senders: usize,
-    /// Messages per sender (fanout).
+    /// Messages per sender (fanout, rooms).
     pub messages: usize,
-    /// Messages per second (latency, slow).
+    /// Messages per second (latency, slow; rooms: all rooms together, and
+    /// 0 for full speed).
     pub rate: f64,
+    /// Rooms (rooms), and how many of them each client is in.
+    pub rooms: usize,
+    pub rooms_per_client: usize,
+    /// Servers measured after ours in every round, and how many rounds.
+    pub peers: Vec<Peer>,
+    pub rounds: usize,
     /// Bytes per message line as sent, `\n` included.
     pub size: usize,
     /// How long the paced sender runs (latency, slow).
@@ -102,10 +127,15 @@ impl Options {
                 max_backlog: None,
                 history: SpawnHistory::Disk,
             },
+            dialect: Dialect::Chat,
             clients: 100,
             senders: 1,
             messages: 0,
             rate: 0.0,
+            rooms: 0,
+            rooms_per_client: 0,
+            peers: Vec::new(),
+            rounds: 1,
             size: 64,
             duration: Duration::ZERO,
             timeout: Duration::from_secs(120),
@@ -139,18 +169,56 @@ impl Options {
                 duration: Duration::from_secs(30),
                 ..base
             },
+            Workload::Rooms => Options {
+                clients: 1_000,
+                senders: 2,
+                messages: 300,
+                rooms: 100,
+                rooms_per_client: 3,
+                duration: Duration::from_secs(10),
+                ..base
+            },
+        }
+    }
+
+    /// Who is where and who sends what in this run.
+    pub fn plan(&self) -> Plan {
+        let lobby = |senders| Plan::lobby(self.dialect, self.clients, senders);
+        match self.workload {
+            Workload::Connect => lobby(0),
+            Workload::Fanout => lobby(self.senders),
+            Workload::Latency | Workload::Slow | Workload::Cluster => lobby(1),
+            Workload::Rooms => Plan::rooms(
+                self.dialect,
+                self.clients,
+                self.rooms,
+                self.rooms_per_client,
+                self.senders,
+            ),
+        }
+    }
+
+    /// Whether messages go out at a steady rate rather than at full speed.
+    pub fn paced(&self) -> bool {
+        match self.workload {
+            Workload::Latency | Workload::Slow | Workload::Cluster => true,
+            Workload::Rooms => self.rate > 0.0,
+            Workload::Connect | Workload::Fanout => false,
         }
     }
 }
 
 impl Options {
     /// Whether this run is the workload as specified (only where the
-    /// server is, the time limit and the output format may differ): the one
-    /// the performance targets are about.
+    /// server is and what it speaks, peers and rounds, the time limit and the
+    /// output format may differ): the one the performance targets are about.
     pub fn is_standard(&self) -> bool {
         let standard = Options::defaults(self.workload);
         Options {
             target: standard.target.clone(),
+            dialect: standard.dialect,
+            peers: Vec::new(),
+            rounds: standard.rounds,
             timeout: standard.timeout,
             json: standard.json,
             ..self.clone()

@@ -1,12 +1,15 @@
-//! What the bench writes to the server: logins, and benchmark messages, either
-//! as fast as the server takes them or at a steady rate.
+//! What the bench writes to the server: logins, and benchmark messages on
+//! every stream of the [`Plan`], either as fast as the server takes them or
+//! at a steady rate.
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::dialect::{Dialect, Line};
 use crate::options::Options;
+use crate::plan::Plan;
 use crate::received::STALLED_NAME;
 use crate::server_process::STARTUP_PATIENCE;
 
@@ -21,7 +24,9 @@ fn send_all(stream: &TcpStream, mut data: &[u8], deadline: Instant) -> io::Resul
                 if Instant::now() > deadline {
                     return Err(ErrorKind::TimedOut.into());
                 }
-                thread::sleep(Duration::from_micros(50));
+                // The server has megabytes of this socket to read first: a
+                // millisecond's nap starves nobody, and a shorter one spins.
+                thread::sleep(Duration::from_millis(1));
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -30,115 +35,171 @@ fn send_all(stream: &TcpStream, mut data: &[u8], deadline: Instant) -> io::Resul
     Ok(())
 }
 
-/// Appends one message line of `size` bytes (at least its header) to `out`.
-pub fn message(seq: u64, sent_us: u64, size: usize, out: &mut Vec<u8>) {
-    let start = out.len();
-    let _ = write!(out, "MSG {seq}:{sent_us}:");
-    let header = out.len() - start;
-    out.resize(start + size.max(header + 2) - 1, b'x');
-    out.push(b'\n');
-}
-
-/// Connects within `patience` and sends `LOGIN name` (the readers read the answer).
-pub fn connect(addr: SocketAddr, name: &str, patience: Duration) -> Result<TcpStream, String> {
+/// Connects within `patience` and sends `login` (the readers read the answer).
+pub fn connect(addr: SocketAddr, login: &[u8], patience: Duration) -> Result<TcpStream, String> {
     let patience = patience.max(Duration::from_millis(1));
     let mut stream = TcpStream::connect_timeout(&addr, patience)
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(patience));
     stream
-        .write_all(format!("LOGIN {name}\n").as_bytes())
-        .map_err(|e| format!("login {name}: {e}"))?;
+        .write_all(login)
+        .map_err(|e| format!("login {}: {e}", String::from_utf8_lossy(login).trim()))?;
     Ok(stream)
 }
 
-/// The client that logs in and then never reads (`slow`).
-pub fn stalled_client(addr: SocketAddr) -> Result<TcpStream, String> {
-    let mut stream = connect(addr, STALLED_NAME, STARTUP_PATIENCE)?;
+/// The client that logs in (and in IRC joins the lobby) and then never
+/// reads (`slow`).
+pub fn stalled_client(addr: SocketAddr, dialect: Dialect) -> Result<TcpStream, String> {
+    let stream = connect(addr, &dialect.login(STALLED_NAME), STARTUP_PATIENCE)?;
     let _ = stream.set_read_timeout(Some(STARTUP_PATIENCE));
-    let mut ok = [0u8; 3];
-    stream
-        .read_exact(&mut ok)
-        .map_err(|e| format!("stalled client: {e}"))?;
-    if &ok != b"OK\n" {
-        return Err("the stalled client was not let in".into());
+    let refused = || "the stalled client was not let in".to_string();
+    // Unbuffered, so that nothing after the last line awaited is read.
+    let mut lines = BufReader::with_capacity(1, &stream).split(b'\n');
+    let mut next = || match lines.next() {
+        Some(Ok(line)) => Ok(line),
+        Some(Err(e)) => Err(format!("stalled client: {e}")),
+        None => Err(refused()),
+    };
+    loop {
+        match dialect.parse(&next()?) {
+            Line::Welcome => break,
+            Line::Bye => return Err(refused()),
+            _ => {}
+        }
+    }
+    if dialect == Dialect::Irc {
+        (&stream)
+            .write_all(&dialect.join([crate::dialect::LOBBY]))
+            .map_err(|e| format!("stalled client: {e}"))?;
+        while !matches!(dialect.parse(&next()?), Line::JoinDone { .. }) {}
     }
     Ok(stream)
 }
 
-/// How many messages each sender got out, and why sending stopped early
+/// How many messages each stream got out, and why sending stopped early
 /// (e.g. the server dropped a sender), if it did.
 pub struct Sent {
-    pub per_sender: Vec<u64>,
+    pub per_stream: Vec<u64>,
     pub problem: Option<String>,
 }
 
-/// Sends `messages` lines from every sender as fast as the server takes them.
+/// One sending client's socket, and its streams with the room each is said in.
+type Writer = (TcpStream, Vec<(usize, Option<String>)>);
+
+/// Threads sending at full speed, at most: the generator shares the cores
+/// with the server it measures.
+const BLAST_THREADS: usize = 10;
+
+/// Sends `options.messages` lines on every stream as fast as the server takes
+/// them. `writers` are the sending clients' sockets, in [`Plan::senders`] order.
 pub fn blast(
-    senders: Vec<TcpStream>,
+    writers: Vec<TcpStream>,
+    plan: &Plan,
     options: &Options,
     epoch: Instant,
     deadline: Instant,
 ) -> Sent {
     const BATCH: usize = 256;
     let (messages, size) = (options.messages, options.size);
-    let threads: Vec<_> = senders
+    let mut shares: Vec<Vec<Writer>> = (0..BLAST_THREADS.min(writers.len()))
+        .map(|_| Vec::new())
+        .collect();
+    let threads = shares.len().max(1);
+    for (i, (stream, (_, streams))) in writers.into_iter().zip(plan.senders()).enumerate() {
+        let streams = streams.into_iter().map(|s| (s, plan.said_in(s))).collect();
+        shares[i % threads].push((stream, streams));
+    }
+    let dialect = plan.dialect;
+    let threads: Vec<_> = shares
         .into_iter()
-        .map(|stream| {
+        .map(|share| {
             thread::spawn(move || {
-                let mut batch = Vec::with_capacity(BATCH * size);
+                let mut counts: Vec<(usize, u64)> = Vec::new();
+                let mut batch = Vec::with_capacity(BATCH * size * 2);
                 for first in (0..messages).step_by(BATCH) {
-                    batch.clear();
-                    let now = epoch.elapsed().as_micros() as u64;
-                    for seq in first..(first + BATCH).min(messages) {
-                        message(seq as u64, now, size, &mut batch);
-                    }
-                    if let Err(e) = send_all(&stream, &batch, deadline) {
-                        return (first as u64, Some(format!("sending: {e}")));
+                    let last = (first + BATCH).min(messages);
+                    for (at, (stream, streams)) in share.iter().enumerate() {
+                        batch.clear();
+                        let now = epoch.elapsed().as_micros() as u64;
+                        for (_, room) in streams {
+                            for seq in first..last {
+                                dialect.message(room.as_deref(), seq as u64, now, size, &mut batch);
+                            }
+                        }
+                        if let Err(e) = send_all(stream, &batch, deadline) {
+                            // Sockets before this one got this round out, the rest did not.
+                            let count = |i: usize| if i < at { last } else { first } as u64;
+                            for (i, (_, streams)) in share.iter().enumerate() {
+                                counts.extend(streams.iter().map(|(s, _)| (*s, count(i))));
+                            }
+                            return (counts, Some(format!("sending: {e}")));
+                        }
                     }
                 }
-                (messages as u64, None)
+                for (_, streams) in &share {
+                    counts.extend(streams.iter().map(|(s, _)| (*s, messages as u64)));
+                }
+                (counts, None)
             })
         })
         .collect();
     let mut sent = Sent {
-        per_sender: Vec::new(),
+        per_stream: vec![0; plan.streams.len()],
         problem: None,
     };
     for thread in threads {
-        let (count, problem) = thread
+        let (counts, problem) = thread
             .join()
-            .unwrap_or((0, Some("a sender panicked".into())));
-        sent.per_sender.push(count);
+            .unwrap_or((Vec::new(), Some("a sender panicked".into())));
+        for (stream, count) in counts {
+            sent.per_stream[stream] = count;
+        }
         sent.problem = sent.problem.or(problem);
     }
     sent
 }
 
-/// Sends at `options.rate` for `options.duration`, on schedule (a late
-/// message does not push back the ones after it).
-pub fn pace(stream: &TcpStream, options: &Options, epoch: Instant, deadline: Instant) -> Sent {
+/// Sends at `options.rate` messages a second in all for `options.duration`,
+/// taking the streams in turn, on schedule (a late message does not push back
+/// the ones after it). `writers` as for [`blast`].
+pub fn pace(
+    writers: &[TcpStream],
+    plan: &Plan,
+    options: &Options,
+    epoch: Instant,
+    deadline: Instant,
+) -> Sent {
     let start = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / options.rate);
-    let mut sent = 0u64;
+    let mut turns = Vec::new();
+    for (writer, (_, streams)) in writers.iter().zip(plan.senders()) {
+        turns.extend(streams.into_iter().map(|s| (s, writer, plan.said_in(s))));
+    }
+    turns.sort_by_key(|(s, ..)| *s);
+    let mut sent = Sent {
+        per_stream: vec![0; plan.streams.len()],
+        problem: None,
+    };
     let mut line = Vec::new();
-    let mut problem = None;
-    while start.elapsed() < options.duration && Instant::now() < deadline {
-        let due = start + interval.mul_f64(sent as f64);
+    let mut total = 0u64;
+    while start.elapsed() < options.duration && Instant::now() < deadline && !turns.is_empty() {
+        let due = start + interval.mul_f64(total as f64);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             thread::sleep(wait);
         }
+        let (stream, writer, room) = &turns[total as usize % turns.len()];
+        let seq = sent.per_stream[*stream];
         line.clear();
         let now = epoch.elapsed().as_micros() as u64;
-        message(sent, now, options.size, &mut line);
-        if let Err(e) = send_all(stream, &line, deadline) {
-            problem = Some(format!("sending: {e} after {sent} messages"));
+        plan.dialect
+            .message(room.as_deref(), seq, now, options.size, &mut line);
+        if let Err(e) = send_all(writer, &line, deadline) {
+            sent.problem = Some(format!("sending: {e} after {total} messages"));
             break;
         }
-        sent += 1;
+        sent.per_stream[*stream] += 1;
+        total += 1;
     }
-    Sent {
-        per_sender: vec![sent],
-        problem,
-    }
+    sent
 }

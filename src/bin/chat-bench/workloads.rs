@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use chat::support::procfs;
 
+use crate::dialect::Dialect;
 use crate::options::{Options, Workload};
+use crate::plan::Plan;
 use crate::readers::{ReaderResult, Readers, Totals};
 use crate::report::Report;
 use crate::senders::{self, Sent};
@@ -39,19 +41,16 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let deadline = Instant::now() + options.timeout;
     let load_average = procfs::load_average();
     let server = Deployment::start(&options.target, options.clients, options.nodes)?;
+    let plan = Arc::new(options.plan());
     let run = Run {
         options,
         deadline,
         server,
         epoch: Instant::now(),
         totals: Arc::new(Totals::default()),
-        senders: match options.workload {
-            Workload::Connect => 0,
-            Workload::Fanout => options.senders,
-            Workload::Latency | Workload::Slow | Workload::Cluster => 1,
-        },
+        plan: Arc::clone(&plan),
     };
-    let mut readers = Readers::start(run.senders, run.epoch, &run.totals)?;
+    let mut readers = Readers::start(&plan, run.epoch, &run.totals)?;
     let mut report = Report {
         workload: options.workload.name(),
         clients: options.clients,
@@ -61,7 +60,8 @@ pub fn run(options: &Options) -> Result<Report, String> {
         ..Report::default()
     };
     let stalled = match options.workload {
-        Workload::Slow => Some(senders::stalled_client(run.server.addr(0))?), // and never read again
+        // and never read again
+        Workload::Slow => Some(senders::stalled_client(run.server.addr(0), plan.dialect)?),
         _ => None,
     };
 
@@ -73,7 +73,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let settled = report.problem.is_none() && run.settled(logins.connected);
 
     // Memory over time only means something while messages flow steadily.
-    let sampler = match options.workload.paced() {
+    let sampler = match options.paced() {
         true => run
             .server
             .pids()
@@ -85,26 +85,21 @@ pub fn run(options: &Options) -> Result<Report, String> {
         Workload::Connect => cpu_at_login,
         _ => CpuTimes::now(&run.server),
     };
-    let sent = match options.workload {
-        Workload::Connect => Sent {
-            per_sender: Vec::new(),
+    let sent = if options.workload == Workload::Connect || !settled {
+        Sent {
+            per_stream: vec![0; plan.streams.len()],
             problem: None,
-        },
-        _ if !settled => Sent {
-            per_sender: vec![0; run.senders],
-            problem: None,
-        },
-        Workload::Fanout => senders::blast(logins.writers, options, run.epoch, deadline),
-        Workload::Latency | Workload::Slow | Workload::Cluster => {
-            let stream = logins.writers.first().ok_or("no sender")?;
-            senders::pace(stream, options, run.epoch, deadline)
         }
+    } else if options.paced() {
+        senders::pace(&logins.writers, &plan, options, run.epoch, deadline)
+    } else {
+        senders::blast(logins.writers, &plan, options, run.epoch, deadline)
     };
     if report.problem.is_none() {
         report.problem = sent.problem;
     }
-    report.sent = sent.per_sender.iter().sum();
-    let expected = options.clients as u64 * report.sent;
+    report.sent = sent.per_stream.iter().sum();
+    let expected = plan.expected_deliveries(&sent.per_stream);
     run.wait_for_deliveries(expected, stalled.is_some());
     report.seconds = match options.workload {
         Workload::Connect => started.elapsed().as_secs_f64(),
@@ -128,7 +123,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
     report.rss_kb_end = run.server.status("VmRSS");
     report.rss_kb_peak = run.server.status("VmHWM");
     report.threads = run.server.status("Threads");
-    run.count_deliveries(&mut report, &received, logins.connected, &sent.per_sender);
+    run.count_deliveries(&mut report, &received, logins.connected, &sent.per_stream);
     if stalled.is_some() {
         run.time_the_stalled_departure(&mut report, start);
     }
@@ -147,14 +142,15 @@ struct Run<'o> {
     /// What every timestamp counts from: in payloads, and so in latencies.
     epoch: Instant,
     totals: Arc<Totals>,
-    /// How many of the clients send messages.
-    senders: usize,
+    /// Who is where, and who sends what.
+    plan: Arc<Plan>,
 }
 
 /// The clients connected so far, each with its `LOGIN` sent.
 struct Logins {
     connected: u64,
-    /// Clones of the first [`Run::senders`] clients' sockets, to send from.
+    /// Clones of the sending clients' sockets, to send from, in
+    /// [`Plan::senders`] order.
     writers: Vec<TcpStream>,
     /// Why not every client could connect, if not.
     problem: Option<String>,
@@ -181,6 +177,7 @@ impl Run<'_> {
     /// readers, with at most [`LOGIN_WINDOW`] logins unanswered at a time.
     fn log_everybody_in(&self, readers: &mut Readers) -> Result<Logins, String> {
         let mut writers = Vec::new();
+        let mut sending = self.plan.senders().into_iter().map(|(c, _)| c).peekable();
         let mut connected = 0u64;
         let mut problem = None;
         while connected < self.options.clients as u64 {
@@ -192,21 +189,21 @@ impl Run<'_> {
                 problem = Some(format!("out of time after {connected} connections"));
                 break;
             }
-            let stream = match senders::connect(
-                self.server.addr(connected as usize),
-                &format!("b{connected}"),
-                left.min(STARTUP_PATIENCE),
-            ) {
-                Ok(stream) => stream,
-                Err(e) => {
-                    problem = Some(format!("{e} (after {connected} connections)"));
-                    break;
-                }
-            };
-            if writers.len() < self.senders {
+            let index = connected as usize;
+            let login = self.plan.login(index);
+            let stream =
+                match senders::connect(self.server.addr(index), &login, left.min(STARTUP_PATIENCE))
+                {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        problem = Some(format!("{e} (after {connected} connections)"));
+                        break;
+                    }
+                };
+            if sending.next_if_eq(&index).is_some() {
                 writers.push(stream.try_clone().map_err(|e| e.to_string())?);
             }
-            readers.add(stream);
+            readers.add(stream, index);
             connected += 1;
         }
         Ok(Logins {
@@ -216,14 +213,19 @@ impl Run<'_> {
         })
     }
 
-    /// Waits until every login was answered and every join notice arrived;
-    /// false if the time ran out first.
+    /// Waits until every login was answered (every client in all its rooms)
+    /// and every join notice in the lobby arrived; false if the time ran out
+    /// first.
     fn settled(&self, connected: u64) -> bool {
         let totals = &self.totals;
+        // IRC announces logins only to the channel joined, and in `rooms` no
+        // IRC client is in the lobby.
+        let announced = self.plan.dialect == Dialect::Chat || self.plan.lobby;
         wait_until(self.deadline, || {
             let oks = totals.oks.load(Ordering::Relaxed);
             totals.answered() == connected
-                && totals.joins.load(Ordering::Relaxed) == oks * oks.saturating_sub(1) / 2
+                && (!announced
+                    || totals.joins.load(Ordering::Relaxed) == oks * oks.saturating_sub(1) / 2)
         })
     }
 
@@ -231,9 +233,9 @@ impl Run<'_> {
     /// `expected` messages, and to hear of the stalled client's departure too,
     /// if there is one.
     fn wait_for_deliveries(&self, expected: u64, stalled: bool) {
-        let grace = match self.options.workload {
-            Workload::Fanout => self.deadline,
-            _ => (Instant::now() + GRACE).min(self.deadline),
+        let grace = match self.options.paced() {
+            false => self.deadline,
+            true => (Instant::now() + GRACE).min(self.deadline),
         };
         let totals = &self.totals;
         wait_until(grace, || {
@@ -244,32 +246,53 @@ impl Run<'_> {
     }
 
     /// Deliveries, losses, duplicates, order and latency, from what every
-    /// reading client received given what each sender sent.
+    /// reading client received given what each stream sent.
     fn count_deliveries(
         &self,
         report: &mut Report,
         received: &ReaderResult,
         connected: u64,
-        sent_per_sender: &[u64],
+        sent_per_stream: &[u64],
     ) {
         let got = || received.clients.iter().map(|c| &c.got);
-        match self.options.workload {
-            Workload::Connect => {
-                report.deliveries = self.totals.joins.load(Ordering::Relaxed);
-                report.same_order = true;
-            }
-            _ => {
-                report.deliveries = got().map(|g| g.msgs).sum();
-                report.duplicates = got().map(|g| g.duplicates).sum();
-                report.lost = got().map(|g| g.lost_given(sent_per_sender)).sum();
-                // Clients that never made it to a reader lost everything.
-                let unread = connected.saturating_sub(received.clients.len() as u64);
-                report.lost += unread * report.sent;
-                let first = got().next().map(|g| g.order);
-                report.same_order = got().all(|g| Some(g.order) == first);
-                report.latency = received.latencies.percentiles();
-            }
+        if self.options.workload == Workload::Connect {
+            report.deliveries = self.totals.joins.load(Ordering::Relaxed);
+            report.same_order = true;
+            return;
         }
+        report.deliveries = got().map(|g| g.msgs).sum();
+        report.duplicates = got().map(|g| g.duplicates).sum();
+        report.lost = got().map(|g| g.lost_given(sent_per_stream)).sum();
+        // Clients that never made it to a reader lost everything.
+        let mut read = vec![false; self.plan.clients()];
+        for g in got() {
+            read[g.client()] = true;
+        }
+        for (c, _) in read
+            .iter()
+            .enumerate()
+            .take(connected as usize)
+            .filter(|(_, r)| !**r)
+        {
+            let due = (0..sent_per_stream.len()).filter(|&s| self.plan.expects(c, s));
+            report.lost += due.map(|s| sent_per_stream[s]).sum::<u64>();
+        }
+        // One order per room: every member that got a room's messages got
+        // them in the same order.
+        let mut first = vec![None; self.plan.members.len()];
+        report.same_order = got().all(|g| {
+            self.plan.rooms_of[g.client()].iter().all(|&room| {
+                match (g.order_in(room), &mut first[room as usize]) {
+                    (None, _) => true,
+                    (Some(order), seen @ None) => {
+                        *seen = Some(order);
+                        true
+                    }
+                    (Some(order), Some(seen)) => order == *seen,
+                }
+            })
+        });
+        report.latency = received.latencies.percentiles();
     }
 
     /// Whether the stalled client was dropped, and how long after the first
