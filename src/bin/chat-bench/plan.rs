@@ -209,15 +209,17 @@ impl Plan {
 
     /// Deliveries due when each stream sent `sent[stream]` messages.
     pub fn expected_deliveries(&self, sent: &[u64]) -> u64 {
-        let not_echoed = u64::from(self.dialect == Dialect::Irc);
-        self.streams
-            .iter()
-            .zip(sent)
-            .map(|(stream, sent)| {
-                let members = self.members[stream.room as usize].len() as u64;
-                sent * members.saturating_sub(not_echoed)
-            })
+        sent.iter()
+            .enumerate()
+            .map(|(stream, sent)| sent * self.recipients(stream))
             .sum()
+    }
+
+    /// How many clients get each message of `stream`.
+    pub fn recipients(&self, stream: usize) -> u64 {
+        let not_echoed = u64::from(self.dialect == Dialect::Irc);
+        let members = self.members[self.streams[stream].room as usize].len() as u64;
+        members.saturating_sub(not_echoed)
     }
 
     /// The clients that send, each with its streams, in client order.

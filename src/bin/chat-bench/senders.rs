@@ -4,12 +4,15 @@
 
 use std::io::{self, BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::dialect::{Dialect, Line};
 use crate::options::Options;
 use crate::plan::Plan;
+use crate::readers::Totals;
 use crate::received::STALLED_NAME;
 use crate::server_process::STARTUP_PATIENCE;
 
@@ -84,12 +87,43 @@ pub struct Sent {
     pub problem: Option<String>,
 }
 
-/// One sending client's socket, and its streams with the room each is said in.
-type Writer = (TcpStream, Vec<(usize, Option<String>)>);
+/// One sending client's socket, and its streams with the room each is said
+/// in and how many get it.
+type Writer = (TcpStream, Vec<(usize, Option<String>, u64)>);
 
 /// Threads sending at full speed, at most: the generator shares the cores
 /// with the server it measures.
 const BLAST_THREADS: usize = 10;
+
+/// Lines sent but not yet read, at most this many per client, while sending
+/// at full speed. A server that never waits for a slow reader (ours drops one
+/// a mebibyte behind, InspIRCd too) would drop our readers whenever the
+/// machine's other work kept them from the cores for a few hundred
+/// milliseconds; about 150 KB per client is far from that, and far more than
+/// the server needs to keep busy.
+const WINDOW_PER_CLIENT: u64 = 2048;
+
+/// The full-speed senders' flow control: deliveries due (sent x recipients)
+/// against deliveries read so far.
+struct Window {
+    due: AtomicU64,
+    totals: Arc<Totals>,
+    limit: u64,
+}
+
+impl Window {
+    /// Waits until the readers are within the window again; false at the deadline.
+    fn wait(&self, deadline: Instant) -> bool {
+        let read = || self.totals.msgs.load(Ordering::Relaxed);
+        while self.due.load(Ordering::Relaxed).saturating_sub(read()) > self.limit {
+            if Instant::now() > deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+}
 
 /// Sends `options.messages` lines on every stream as fast as the server takes
 /// them. `writers` are the sending clients' sockets, in [`Plan::senders`] order.
@@ -97,23 +131,33 @@ pub fn blast(
     writers: Vec<TcpStream>,
     plan: &Plan,
     options: &Options,
+    totals: &Arc<Totals>,
     epoch: Instant,
     deadline: Instant,
 ) -> Sent {
     const BATCH: usize = 256;
+    let window = Arc::new(Window {
+        due: AtomicU64::new(0),
+        totals: Arc::clone(totals),
+        limit: WINDOW_PER_CLIENT * plan.clients() as u64,
+    });
     let (messages, size) = (options.messages, options.size);
     let mut shares: Vec<Vec<Writer>> = (0..BLAST_THREADS.min(writers.len()))
         .map(|_| Vec::new())
         .collect();
     let threads = shares.len().max(1);
     for (i, (stream, (_, streams))) in writers.into_iter().zip(plan.senders()).enumerate() {
-        let streams = streams.into_iter().map(|s| (s, plan.said_in(s))).collect();
+        let streams = streams
+            .into_iter()
+            .map(|s| (s, plan.said_in(s), plan.recipients(s)))
+            .collect();
         shares[i % threads].push((stream, streams));
     }
     let dialect = plan.dialect;
     let threads: Vec<_> = shares
         .into_iter()
         .map(|share| {
+            let window = Arc::clone(&window);
             thread::spawn(move || {
                 let mut counts: Vec<(usize, u64)> = Vec::new();
                 let mut batch = Vec::with_capacity(BATCH * size * 2);
@@ -122,23 +166,33 @@ pub fn blast(
                     for (at, (stream, streams)) in share.iter().enumerate() {
                         batch.clear();
                         let now = epoch.elapsed().as_micros() as u64;
-                        for (_, room) in streams {
+                        let mut due = 0;
+                        for (_, room, recipients) in streams {
                             for seq in first..last {
                                 dialect.message(room.as_deref(), seq as u64, now, size, &mut batch);
                             }
+                            due += (last - first) as u64 * recipients;
                         }
-                        if let Err(e) = send_all(stream, &batch, deadline) {
+                        // Room first, then the batch counts: what waits was not sent.
+                        let sent = match window.wait(deadline) {
+                            true => {
+                                window.due.fetch_add(due, Ordering::Relaxed);
+                                send_all(stream, &batch, deadline)
+                            }
+                            false => Err(ErrorKind::TimedOut.into()),
+                        };
+                        if let Err(e) = sent {
                             // Sockets before this one got this round out, the rest did not.
                             let count = |i: usize| if i < at { last } else { first } as u64;
                             for (i, (_, streams)) in share.iter().enumerate() {
-                                counts.extend(streams.iter().map(|(s, _)| (*s, count(i))));
+                                counts.extend(streams.iter().map(|(s, ..)| (*s, count(i))));
                             }
                             return (counts, Some(format!("sending: {e}")));
                         }
                     }
                 }
                 for (_, streams) in &share {
-                    counts.extend(streams.iter().map(|(s, _)| (*s, messages as u64)));
+                    counts.extend(streams.iter().map(|(s, ..)| (*s, messages as u64)));
                 }
                 (counts, None)
             })

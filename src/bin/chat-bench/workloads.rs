@@ -93,7 +93,14 @@ pub fn run(options: &Options) -> Result<Report, String> {
     } else if options.paced() {
         senders::pace(&logins.writers, &plan, options, run.epoch, deadline)
     } else {
-        senders::blast(logins.writers, &plan, options, run.epoch, deadline)
+        senders::blast(
+            logins.writers,
+            &plan,
+            options,
+            &run.totals,
+            run.epoch,
+            deadline,
+        )
     };
     if report.problem.is_none() {
         report.problem = sent.problem;
