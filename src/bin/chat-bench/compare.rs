@@ -86,7 +86,7 @@ fn p99_ms(r: &Report) -> Option<f64> {
 /// The table: one row per figure, one column per server.
 pub fn table(columns: &[Column]) -> String {
     type Figure = fn(&Report) -> Option<f64>;
-    let figures: [(&str, Figure, usize); 8] = [
+    let figures: [(&str, Figure, usize); 9] = [
         ("deliveries/s (M)", deliveries_m, 3),
         (
             "latency p50 ms",
@@ -99,6 +99,7 @@ pub fn table(columns: &[Column]) -> String {
         ("bench CPU s/M deliv.", |r| r.cpu_per_million().1, 3),
         ("RSS per client KiB", Report::rss_kib_per_client, 1),
         ("server CPU s", |r| r.server_cpu, 2),
+        ("stalled dropped at s", |r| r.stalled_dropped_after, 2),
     ];
     let mut out = String::new();
     let first = columns.first().and_then(|c| c.reports.first());

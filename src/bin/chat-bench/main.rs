@@ -80,6 +80,8 @@ options:
                        also measure this IRC server (e.g. ngircd=127.0.0.1:6667/1234),
                        after ours in every round; prints one column per server
   --rounds N           run N times against each server, alternating (default 1)
+  --login-window N     logins unanswered at a time, at most (default 64; ngIRCd's listen
+                       queue holds 10 connections: 8 keeps it from dropping any)
   --max-backlog BYTES  with --spawn: the server's --max-backlog
   --no-persist         with --spawn: history in memory only (default: on disk, in a
                        temporary directory removed after the run)
@@ -222,6 +224,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, CliError
             "--irc" => options.dialect = Dialect::Irc,
             "--peer" => options.peers.push(peer(&args.value::<String>(&flag)?)?),
             "--rounds" => options.rounds = args.value(&flag)?,
+            "--login-window" => options.login_window = args.value(&flag)?,
             "--rooms" => options.rooms = args.value(&flag)?,
             "--rooms-per-client" => options.rooms_per_client = args.value(&flag)?,
             other => return Err(CliError::unknown(other)),
@@ -258,6 +261,9 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, CliError
         return Err(CliError(
             "rooms needs at least one room, and one per client".into(),
         ));
+    }
+    if options.login_window == 0 {
+        return Err(CliError("--login-window must be at least 1".into()));
     }
     if options.rounds == 0 {
         return Err(CliError("--rounds must be at least 1".into()));

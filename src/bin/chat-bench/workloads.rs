@@ -28,11 +28,6 @@ fn wait_until(deadline: Instant, done: impl Fn() -> bool) -> bool {
     true
 }
 
-/// Logins sent but not yet answered, at most. The server's listen queue holds
-/// 128 connections (std's backlog); overflowing it costs a client a one-second
-/// SYN retransmit, which would measure the queue rather than the server.
-const LOGIN_WINDOW: u64 = 64;
-
 /// After the last message, how long receivers get to catch up.
 const GRACE: Duration = Duration::from_secs(10);
 
@@ -181,7 +176,7 @@ impl CpuTimes {
 
 impl Run<'_> {
     /// Connects every client and sends its login, handing each socket to the
-    /// readers, with at most [`LOGIN_WINDOW`] logins unanswered at a time.
+    /// readers, with at most `--login-window` logins unanswered at a time.
     fn log_everybody_in(&self, readers: &mut Readers) -> Result<Logins, String> {
         let mut writers = Vec::new();
         let mut sending = self.plan.senders().into_iter().map(|(c, _)| c).peekable();
@@ -189,7 +184,7 @@ impl Run<'_> {
         let mut problem = None;
         while connected < self.options.clients as u64 {
             let waited = wait_until(self.deadline, || {
-                self.totals.answered() + LOGIN_WINDOW >= connected
+                self.totals.answered() + self.options.login_window >= connected
             });
             let left = self.deadline.saturating_duration_since(Instant::now());
             if !waited || left.is_zero() {
