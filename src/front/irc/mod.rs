@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::delivery::{Codec, Farewell};
+use crate::delivery::{Codec, Farewell, Outbox};
 use crate::protocol::{ServerLine, LOBBY};
 use crate::session::{self, Context, Event, Inbound};
 use crate::support::deadline::{is_timeout, IdleDeadline};
@@ -112,6 +112,7 @@ pub fn serve(irc: &Arc<Irc>, stream: Arc<TcpStream>, peer: SocketAddr, context: 
             &settings.name,
         ),
         client: Client::new(Arc::clone(irc), context.hub.clone(), link),
+        outbox: Arc::clone(&outbox),
     };
     session::serve(context, peer, outbox, &mut connection);
     connection.client.forget();
@@ -140,6 +141,19 @@ pub fn refuse(stream: &TcpStream, reason: &str) {
 struct Connection {
     lines: Lines,
     client: Client,
+    outbox: Arc<Outbox>,
+}
+
+impl Connection {
+    /// The socket ended or failed: the user leaves saying `why`, unless the
+    /// server dropped it as too slow. Then the hub announces the departure
+    /// itself, and its `QUIT` must not say whichever of the two threads got
+    /// there first.
+    fn socket_ended(&mut self, why: String) {
+        if self.outbox.farewell() != Some(Farewell::TooSlow) {
+            self.client.leaving(why);
+        }
+    }
 }
 
 impl Inbound for Connection {
@@ -155,7 +169,7 @@ impl Inbound for Connection {
                 // Our PING is not the client's activity.
                 Ok(Input::Ping(ping)) => return Ok(Event::Reply(ping)),
                 Ok(Input::Closed) => {
-                    self.client.leaving("Connection closed".into());
+                    self.socket_ended("Connection closed".into());
                     return Ok(Event::Closed);
                 }
                 Err(err) => {
@@ -166,7 +180,7 @@ impl Inbound for Connection {
                         (true, false) => "Registration timeout".to_string(),
                         (false, _) => "Connection closed".to_string(),
                     };
-                    self.client.leaving(why);
+                    self.socket_ended(why);
                     return Err(err);
                 }
             }

@@ -5,6 +5,7 @@ mod reader;
 
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use crate::delivery::{Codec, Farewell};
 use crate::protocol::ServerLine;
 use crate::session::{self, Context, Event, Inbound};
 use crate::support::deadline::IdleDeadline;
+use crate::support::sys;
 
 /// The line protocol's framing: lines go out exactly as the protocol spells them.
 struct LineCodec;
@@ -47,13 +49,16 @@ pub fn refuse(stream: &TcpStream, reason: &str) {
 
 impl Inbound for LineReader<IdleDeadline> {
     fn next_event(&mut self, before_wait: &mut dyn FnMut()) -> io::Result<Event<'_>> {
-        Ok(match self.read_next_or_wait(before_wait)? {
-            Next::Line(line) => Event::Line(line),
-            Next::TooLong => Event::TooLong,
-            // Telnet's option negotiation is not a line and does not count.
-            Next::Reply(bytes) => Event::Reply(bytes),
-            Next::Closed => Event::Closed,
-        })
+        let fd = self.get_mut().as_raw_fd();
+        Ok(
+            match self.read_next_or_wait(before_wait, &|| sys::readable_now(fd))? {
+                Next::Line(line) => Event::Line(line),
+                Next::TooLong => Event::TooLong,
+                // Telnet's option negotiation is not a line and does not count.
+                Next::Reply(bytes) => Event::Reply(bytes),
+                Next::Closed => Event::Closed,
+            },
+        )
     }
 
     fn reset_idle(&mut self) {
