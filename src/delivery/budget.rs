@@ -133,6 +133,7 @@ impl OutputBudget {
 mod tests {
     use super::*;
     use crate::delivery::outbox::tests::outbox_and_peer_within;
+    use crate::delivery::outbox::WRITE_STALL_LIMIT;
     use crate::support::threads::ThreadBudget;
 
     #[test]
@@ -167,5 +168,33 @@ mod tests {
         claims.flush();
         drop(clients);
         assert_eq!(budget.used(), 0, "everything is given back");
+    }
+
+    #[test]
+    fn a_deferred_backlog_over_budget_is_dropped_and_finished_at_once() {
+        let threads = ThreadBudget::new(0);
+        let budget = OutputBudget::new(16 * 1024);
+        let (outbox, mut peer) = outbox_and_peer_within(1 << 20, &threads, &budget);
+        let claims = Claims::default();
+        let line = [&[b'x'; 1023][..], b"\n"].concat();
+        // Notices that may wait, and nobody flushes: the outbox is deferred
+        // when the total goes over.
+        for _ in 0..20 {
+            let (claim, later, pushed) = outbox.push_later(&line);
+            pushed.unwrap();
+            claims.add(claim);
+            drop(later);
+        }
+        assert_eq!(outbox.farewell(), Some(Farewell::TooSlow));
+        // Nobody is writing it, so it is finished now, not at the sweeper's
+        // turn: the connection ends with nothing more sent (waiting for a
+        // writer that never comes would take the stall limit, 10 s).
+        let started = std::time::Instant::now();
+        outbox.wait_finished();
+        assert!(started.elapsed() < WRITE_STALL_LIMIT / 2);
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut peer, &mut got).unwrap();
+        assert!(got.is_empty(), "{} bytes arrived", got.len());
+        assert_eq!(budget.used(), 0);
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 
 use super::fanout::{Helpers, SHARE_ABOVE};
-use super::outbox::{Claim, Farewell, Outbox, Overflow};
+use super::outbox::{Claim, Farewell, Later, Outbox, Overflow};
 use crate::protocol::ServerLine;
 use crate::support::metrics::METRICS;
 
@@ -34,6 +34,8 @@ const YIELD_ABOVE: usize = 256;
 #[derive(Default)]
 pub struct Claims {
     claimed: RefCell<Vec<Arc<Outbox>>>,
+    /// Deferred outboxes ([`Claims::push_later`]), for the helpers' sweeper.
+    later: RefCell<Vec<Arc<Outbox>>>,
     helpers: Option<Arc<Helpers>>,
     delivered: Cell<u64>,
 }
@@ -43,6 +45,7 @@ impl Claims {
     pub fn shared_with(helpers: Arc<Helpers>) -> Claims {
         Claims {
             claimed: RefCell::default(),
+            later: RefCell::default(),
             helpers: Some(helpers),
             delivered: Cell::new(0),
         }
@@ -65,6 +68,42 @@ impl Claims {
         pushed
     }
 
+    /// Appends lines that may wait a little (see [`Outbox::push_later`]).
+    pub fn push_later(&self, outbox: &Arc<Outbox>, lines: &[u8]) -> Result<(), Overflow> {
+        let (claim, later, pushed) = outbox.push_later(lines);
+        self.add(claim);
+        if let Later(Some(outbox)) = later {
+            self.later.borrow_mut().push(outbox);
+        }
+        if pushed.is_ok() {
+            self.delivered.set(self.delivered.get() + 1);
+        }
+        pushed
+    }
+
+    /// Appends `lines` to every outbox of `recipients` (a lobby, a room),
+    /// through [`Outbox::push_later`] if `later`; returns the keys of those
+    /// that overflowed.
+    pub fn push_all<'a, K: Clone + 'a>(
+        &self,
+        recipients: impl IntoIterator<Item = (&'a K, &'a Arc<Outbox>)>,
+        lines: &[u8],
+        later: bool,
+    ) -> Vec<K> {
+        let mut overflowed = Vec::new();
+        for (key, outbox) in recipients {
+            let pushed = if later {
+                self.push_later(outbox, lines)
+            } else {
+                self.push(outbox, lines)
+            };
+            if pushed.is_err() {
+                overflowed.push(key.clone());
+            }
+        }
+        overflowed
+    }
+
     /// Appends one line for a connection's own client. An overflow needs no
     /// answer: that client is not reading and is being dropped already.
     pub fn push_line(&self, outbox: &Arc<Outbox>, line: ServerLine<'_>) {
@@ -81,11 +120,23 @@ impl Claims {
         self.add(outbox.close(farewell));
     }
 
-    /// Writes out every claimed outbox (never blocks).
+    /// Writes out every claimed outbox (never blocks), and hands the
+    /// deferred ones to the sweeper (or, with none, writes them out too).
     pub fn flush(&self) {
         let delivered = self.delivered.replace(0);
         if delivered > 0 {
             METRICS.deliveries.add(delivered);
+        }
+        let later = std::mem::take(&mut *self.later.borrow_mut());
+        if !later.is_empty() {
+            let refused = match &self.helpers {
+                Some(helpers) => helpers.later(later),
+                None => Some(later),
+            };
+            let sent: usize = refused.iter().flatten().map(Outbox::flush_deferred).sum();
+            if sent > 0 {
+                METRICS.bytes_out.add(sent as u64);
+            }
         }
         let mut claimed = std::mem::take(&mut *self.claimed.borrow_mut());
         if claimed.len() > YIELD_ABOVE {
@@ -134,6 +185,26 @@ mod tests {
             peer.read_exact(&mut got).unwrap();
             assert_eq!(&got, b"MSG a one\nMSG a two\n");
         }
+    }
+
+    #[test]
+    fn deferred_lines_go_out_with_the_sweeper_or_at_once_without_one() {
+        let threads = ThreadBudget::new(8);
+        let helpers = Helpers::start(&threads);
+        let mut clients = outboxes(3, &threads);
+        for claims in [Claims::shared_with(Arc::clone(&helpers)), Claims::default()] {
+            for (outbox, _) in clients.iter() {
+                claims.push_later(outbox, b"INFO a connected\n").unwrap();
+            }
+            // Each peer's read has a timeout: a line never written fails it.
+            claims.flush();
+            for (_, peer) in clients.iter_mut() {
+                let mut got = [0; 17];
+                peer.read_exact(&mut got).unwrap();
+                assert_eq!(&got, b"INFO a connected\n");
+            }
+        }
+        helpers.stop();
     }
 
     #[test]

@@ -500,7 +500,7 @@ impl State {
     fn admit(&mut self, name: &Username, outbox: &Arc<Outbox>, notice: &[u8], claims: &Claims) {
         claims.push_line(outbox, ServerLine::Ok);
         // Everybody already here hears of the newcomer; then it is one of them.
-        self.broadcast_lobby(notice, claims);
+        self.announce(notice, claims);
         self.users.insert(name.clone(), Member::new(outbox));
     }
 
@@ -512,26 +512,34 @@ impl State {
 
     /// Queues `bytes` to every user; drops whoever overflows.
     fn broadcast_lobby(&mut self, bytes: &[u8], claims: &Claims) {
-        let mut overflowed = Vec::new();
-        for (name, member) in &self.users {
-            if claims.push(&member.outbox, bytes).is_err() {
-                overflowed.push(name.clone());
-            }
-        }
+        let overflowed = claims.push_all(self.everybody(), bytes, false);
         self.drop_users(overflowed, claims);
     }
 
     /// Queues `bytes` to every member of `room`; drops whoever overflows.
     fn broadcast_room(&mut self, room: &RoomName, bytes: &[u8], claims: &Claims) {
-        let mut overflowed = Vec::new();
-        if let Some(room) = self.rooms.get(room) {
-            for (name, outbox) in &room.members {
-                if claims.push(outbox, bytes).is_err() {
-                    overflowed.push(name.clone());
-                }
-            }
-        }
+        let members = self
+            .rooms
+            .get(room)
+            .into_iter()
+            .flat_map(|room| &room.members);
+        let overflowed = claims.push_all(members, bytes, false);
         self.drop_users(overflowed, claims);
+    }
+
+    /// Queues a notice of somebody coming to every user, to go out a little
+    /// later with whatever joins it (see [`Claims::push_later`]): in a storm
+    /// of logins these are most of the lines. Drops whoever overflows.
+    fn announce(&mut self, notice: &[u8], claims: &Claims) {
+        let overflowed = claims.push_all(self.everybody(), notice, true);
+        self.drop_users(overflowed, claims);
+    }
+
+    /// Every user here, by name, with its outbox.
+    fn everybody(&self) -> impl Iterator<Item = (&Username, &Arc<Outbox>)> {
+        self.users
+            .iter()
+            .map(|(name, member)| (name, &member.outbox))
     }
 
     /// Takes `name` out of the members of `room`; a room left empty is gone
@@ -564,10 +572,11 @@ impl State {
                 cluster.leave(&name, &member.outbox);
                 continue;
             }
+            // A notice that may wait, like a login's (see `announce`).
             let notice = ServerLine::Info(&format!("{name} disconnected")).to_bytes();
-            for (other, member) in &self.users {
-                if claims.push(&member.outbox, &notice).is_err() && !leaving.contains(other) {
-                    leaving.push(other.clone());
+            for other in claims.push_all(self.everybody(), &notice, true) {
+                if !leaving.contains(&other) {
+                    leaving.push(other);
                 }
             }
         }

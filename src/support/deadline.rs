@@ -73,6 +73,12 @@ impl IdleDeadline {
     }
 }
 
+impl std::os::fd::AsRawFd for IdleDeadline {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.stream.as_raw_fd()
+    }
+}
+
 impl Read for IdleDeadline {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {

@@ -65,9 +65,15 @@ const GIVE_UP_WAIT: Duration = Duration::from_secs(1);
 /// much per client.
 pub const CHARGE_UNIT: usize = 4096;
 
-/// After a flush the outbox keeps its buffer only if it is this small: after a
-/// burst it gives the memory back, so ten thousand idle connections stay small.
-const KEEP_BUFFER_BYTES: usize = 1024;
+/// A backlog's buffer starts this big, and is kept once written out only
+/// at this size (an idle connection holds one, ready for its next lines, as
+/// reusing it is cheaper than a `malloc` per line; a bigger one is freed, so
+/// ten thousand idle connections stay small after a burst). Just above the
+/// largest chunk glibc's per-thread caches keep (1,032 bytes, seven per
+/// size): growing a buffer from eight bytes by doubling frees one chunk of
+/// every smaller size, and a thread that queued a notice to thousands of
+/// outboxes ended up holding kilobytes of them (8 KiB per client of 10,000).
+const MIN_BUFFER_BYTES: usize = 1040;
 
 /// How a connection ends, in words every front says its own way (see
 /// [`Codec::encode_farewell`]).
@@ -128,6 +134,12 @@ pub trait Gate: Send + Sync {
 #[must_use = "a claimed outbox is written out by nobody else: hand the claim to the thread's Claims"]
 pub struct Claim(pub(super) Option<Arc<Outbox>>);
 
+/// The duty to have an outbox written out a little later, taken by the
+/// [`Outbox::push_later`] that found it idle: handed (through the thread's
+/// [`Claims`](super::Claims)) to the fan-out helpers' sweeper.
+#[must_use = "a deferred outbox is written out by nobody else: hand it to the thread's Claims"]
+pub struct Later(pub(super) Option<Arc<Outbox>>);
+
 #[cfg(test)]
 impl Claim {
     /// Writes the claimed outbox out now; the outbox's own tests do without
@@ -148,6 +160,9 @@ pub struct Overflow;
 enum Writing {
     /// Nobody: the backlog is empty (or the connection is finished).
     Idle,
+    /// Only lines that may wait are queued, and the sweeper will write them
+    /// out (see [`Later`]); the first append that may not wait claims it.
+    Deferred,
     /// A thread holds the [`Claim`] and will flush soon.
     Claimed,
     /// The socket was full: the outbox's own writer thread waits for room.
@@ -247,25 +262,40 @@ impl Outbox {
     /// time the backlog overflows (the client is then being dropped as too
     /// slow); appends to a closing connection are silently dropped.
     pub fn push(self: &Arc<Self>, lines: &[u8]) -> (Claim, Result<(), Overflow>) {
-        self.append(|out| self.codec.encode_lines(lines, out), lines.len())
+        let (claim, _, pushed) = self.append(
+            |out| self.codec.encode_lines(lines, out),
+            lines.len(),
+            false,
+        );
+        (claim, pushed)
+    }
+
+    /// Like [`Outbox::push`], for lines that may wait a little (join and
+    /// departure notices): an idle outbox is not claimed but deferred, for the
+    /// sweeper to write out with whatever joined them meanwhile. An overflow
+    /// still claims it, for the farewell.
+    pub fn push_later(self: &Arc<Self>, lines: &[u8]) -> (Claim, Later, Result<(), Overflow>) {
+        self.append(|out| self.codec.encode_lines(lines, out), lines.len(), true)
     }
 
     /// Appends transport bytes to be written exactly as they are (a telnet
     /// refusal, a WebSocket pong).
     pub fn push_raw(self: &Arc<Self>, bytes: &[u8]) -> Claim {
-        self.append(|out| out.extend_from_slice(bytes), bytes.len())
+        self.append(|out| out.extend_from_slice(bytes), bytes.len(), false)
             .0
     }
 
-    /// Appends `len` bytes (before framing) written by `encode`.
+    /// Appends `len` bytes (before framing) written by `encode`; `later` if
+    /// they may wait for the sweeper.
     fn append(
         self: &Arc<Self>,
         encode: impl FnOnce(&mut Vec<u8>),
         len: usize,
-    ) -> (Claim, Result<(), Overflow>) {
+        later: bool,
+    ) -> (Claim, Later, Result<(), Overflow>) {
         let mut state = self.lock();
         if state.farewell.is_some() {
-            return (Claim(None), Ok(()));
+            return (Claim(None), Later(None), Ok(()));
         }
         if state.in_flight + state.backlog.len() + len > self.limit {
             let keep = state.unsent_rest;
@@ -275,16 +305,23 @@ impl Outbox {
             let claim = self.claim(&mut state);
             drop(state);
             self.stop_reading();
-            return (claim, Err(Overflow));
+            return (claim, Later(None), Err(Overflow));
+        }
+        if state.backlog.capacity() == 0 {
+            state.backlog.reserve(MIN_BUFFER_BYTES.max(len));
         }
         encode(&mut state.backlog);
         let over_budget = self.settle(&mut state);
-        let claim = self.claim(&mut state);
+        let (claim, deferred) = if later {
+            (Claim(None), self.defer(&mut state))
+        } else {
+            (self.claim(&mut state), Later(None))
+        };
         drop(state);
         if over_budget {
             self.budget.shed();
         }
-        (claim, Ok(()))
+        (claim, deferred, Ok(()))
     }
 
     /// Charges the budget with what changed since the last settle; says
@@ -323,7 +360,7 @@ impl Outbox {
         self.set_farewell(&mut state, Farewell::TooSlow);
         self.settle(&mut state);
         METRICS.output_shed.inc();
-        if state.writing == Writing::Idle {
+        if matches!(state.writing, Writing::Idle | Writing::Deferred) {
             self.finish(&mut state);
         } else {
             // Whoever writes it sees the socket fail and finishes it.
@@ -355,14 +392,40 @@ impl Outbox {
 
     /// Takes the claim on an idle outbox that has something to do: bytes to
     /// write, or a farewell (even a silent one) to finish the connection with.
+    /// A deferred outbox counts as idle here: its lines go out now, with
+    /// these.
     fn claim(self: &Arc<Self>, state: &mut State) -> Claim {
         let work = !state.backlog.is_empty() || state.farewell.is_some();
-        if state.writing == Writing::Idle && work && !state.finished {
+        let free = matches!(state.writing, Writing::Idle | Writing::Deferred);
+        if free && work && !state.finished {
             state.writing = Writing::Claimed;
             Claim(Some(Arc::clone(self)))
         } else {
             Claim(None)
         }
+    }
+
+    /// Defers an idle outbox that has lines to write, for the sweeper.
+    fn defer(self: &Arc<Self>, state: &mut State) -> Later {
+        if state.writing == Writing::Idle && !state.backlog.is_empty() && !state.finished {
+            state.writing = Writing::Deferred;
+            Later(Some(Arc::clone(self)))
+        } else {
+            Later(None)
+        }
+    }
+
+    /// The sweeper's turn (or, with no sweeper, at once): writes a deferred
+    /// outbox out, unless a line that may not wait has claimed it meanwhile.
+    /// Returns how many bytes it sent.
+    pub(crate) fn flush_deferred(self: &Arc<Self>) -> usize {
+        let mut state = self.lock();
+        if state.writing != Writing::Deferred {
+            return 0;
+        }
+        state.writing = Writing::Claimed;
+        drop(state);
+        self.flush()
     }
 
     /// Shuts the read side of the socket, which wakes the connection's session
@@ -572,7 +635,7 @@ impl Outbox {
     /// it is small; otherwise it is freed. What was written is no longer
     /// charged.
     fn recycle(&self, state: &mut State, mut out: Vec<u8>) {
-        if state.backlog.is_empty() && out.capacity() <= KEEP_BUFFER_BYTES {
+        if state.backlog.is_empty() && out.capacity() <= MIN_BUFFER_BYTES {
             out.clear();
             state.backlog = out;
         }

@@ -178,3 +178,41 @@ fn an_overflowing_backlog_is_replaced_by_bye_too_slow_and_the_session_is_woken()
     peer.read_to_string(&mut got).unwrap();
     assert_eq!(got, "BYE too-slow\n");
 }
+
+#[test]
+fn a_line_that_may_wait_defers_the_outbox_until_a_line_that_may_not_claims_it() {
+    let threads = ThreadBudget::new(0);
+    let (outbox, mut peer) = outbox_and_peer(1 << 20, &threads);
+    let (claim, later, pushed) = outbox.push_later(b"INFO bob connected\n");
+    pushed.unwrap();
+    assert!(
+        claim.0.is_none() && later.0.is_some(),
+        "deferred, not claimed"
+    );
+    let (claim, again, _) = outbox.push_later(b"INFO eve connected\n");
+    assert!(claim.0.is_none() && again.0.is_none(), "rides along");
+    let nothing_yet = |peer: &mut TcpStream| {
+        peer.set_nonblocking(true).unwrap();
+        let early = peer.read(&mut [0; 64]).unwrap_err();
+        assert_eq!(early.kind(), io::ErrorKind::WouldBlock);
+        peer.set_nonblocking(false).unwrap();
+    };
+    nothing_yet(&mut peer);
+    let (claim, _) = outbox.push(b"MSG bob hi\n");
+    assert!(claim.0.is_some(), "a line that may not wait claims it");
+    // The sweeper's turn comes: it is claimed, so the sweeper leaves it.
+    let deferred = later.0.unwrap();
+    assert_eq!(deferred.flush_deferred(), 0);
+    nothing_yet(&mut peer);
+    claim.flush();
+    let expected = b"INFO bob connected\nINFO eve connected\nMSG bob hi\n";
+    let mut got = vec![0; expected.len()];
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(got, expected, "in the order appended");
+    // Deferred again, and this time the sweeper writes it out.
+    let (_, later, _) = outbox.push_later(b"INFO eve disconnected\n");
+    assert_eq!(later.0.unwrap().flush_deferred(), 22);
+    let mut got = [0; 22];
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"INFO eve disconnected\n");
+}

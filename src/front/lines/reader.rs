@@ -15,6 +15,15 @@ use std::io::{self, Read};
 /// assembled in a separate buffer that grows only as far as the line limit.
 const READ_CHUNK: usize = 1024;
 
+/// After a read that filled the whole chunk, the session's flush point is
+/// skipped while more bytes are ready to read, at most this many times in a
+/// row: a client that sends a burst gets it all handled before the replies
+/// and broadcasts go out, so that every recipient gets the burst's lines in a
+/// few `send`s rather than one per chunk (and lines from others ride along),
+/// while a client that never stops sending still has them flushed every
+/// 16 KiB of input.
+const MAX_SKIPPED_FLUSHES: u32 = 15;
+
 /// At most this many telnet reply bytes wait to be sent; a client that spams
 /// option requests gets no more answers than that between two reads.
 const MAX_TELNET_REPLY: usize = 64;
@@ -48,6 +57,10 @@ pub struct LineReader<R> {
     returned_partial: bool,
     /// Whether we are skipping the rest of an over-long line.
     skipping: bool,
+    /// Whether the last read filled the whole chunk (more may be waiting).
+    last_read_full: bool,
+    /// Flush points skipped in a row since (see [`MAX_SKIPPED_FLUSHES`]).
+    skipped_flushes: u32,
     max_line: usize,
     telnet: TelnetFilter,
 }
@@ -63,6 +76,8 @@ impl<R: Read> LineReader<R> {
             partial: Vec::new(),
             returned_partial: false,
             skipping: false,
+            last_read_full: false,
+            skipped_flushes: 0,
             max_line,
             telnet: TelnetFilter::default(),
         }
@@ -76,12 +91,18 @@ impl<R: Read> LineReader<R> {
     /// The next line or event. Read errors (including a read timeout) are passed
     /// through unchanged; calling again after a timeout carries on where it was.
     pub fn read_next(&mut self) -> io::Result<Next<'_>> {
-        self.read_next_or_wait(&mut || {})
+        self.read_next_or_wait(&mut || {}, &|| false)
     }
 
     /// Like [`LineReader::read_next`], and calls `before_wait` each time it
-    /// is about to read from the stream, which may wait for the peer.
-    pub fn read_next_or_wait(&mut self, before_wait: &mut dyn FnMut()) -> io::Result<Next<'_>> {
+    /// is about to read from the stream, which may wait for the peer; except
+    /// right after a read that filled the whole chunk while `more_ready` says
+    /// the next read would not wait (see [`MAX_SKIPPED_FLUSHES`]).
+    pub fn read_next_or_wait(
+        &mut self,
+        before_wait: &mut dyn FnMut(),
+        more_ready: &dyn Fn() -> bool,
+    ) -> io::Result<Next<'_>> {
         if self.returned_partial {
             self.returned_partial = false;
             self.partial.clear();
@@ -97,8 +118,17 @@ impl<R: Read> LineReader<R> {
                 return Ok(Next::Reply(self.telnet.replies.drain(..one).collect()));
             }
             if self.start == self.end {
-                before_wait();
+                let skip = self.last_read_full
+                    && self.skipped_flushes < MAX_SKIPPED_FLUSHES
+                    && more_ready();
+                if skip {
+                    self.skipped_flushes += 1;
+                } else {
+                    self.skipped_flushes = 0;
+                    before_wait();
+                }
                 let n = self.inner.read(&mut self.chunk)?;
+                self.last_read_full = n == self.chunk.len();
                 if n == 0 {
                     return Ok(self.at_end_of_stream());
                 }
@@ -236,6 +266,37 @@ impl TelnetFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_burst_is_read_before_the_flush_point_but_not_forever() {
+        // 40 chunks of lines, every read filling the chunk.
+        let line = b"MSG 0123456789abcdef0123456789abcdef0123456789abcdef012345678\n";
+        let data: Vec<u8> = line.iter().copied().cycle().take(40 * READ_CHUNK).collect();
+        let count_flushes = |more_ready: bool| {
+            let mut reader = LineReader::new(&data[..], 4096);
+            let mut flushes = 0;
+            let mut lines = 0;
+            loop {
+                match reader.read_next_or_wait(&mut || flushes += 1, &|| more_ready) {
+                    Ok(Next::Line(_)) => lines += 1,
+                    Ok(Next::Closed) => break,
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert_eq!(
+                lines,
+                data.len().div_ceil(line.len()),
+                "the last one unfinished"
+            );
+            flushes
+        };
+        // Flushed before the first read and once every 16 chunks; the read
+        // that finds the end follows a full one (skipped), and after the last,
+        // unfinished line is handed out, one more read finds the end again.
+        assert_eq!(count_flushes(true), 1 + 2 + 1);
+        // Nothing more ready: flushed before every read, as it may wait.
+        assert_eq!(count_flushes(false), 40 + 2);
+    }
 
     /// A reader that hands out its data in pieces of the given sizes.
     struct Pieces {

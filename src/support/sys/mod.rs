@@ -510,6 +510,33 @@ pub fn poll(fds: &mut [PollFd], timeout_ms: i32) -> io::Result<usize> {
     usize::try_from(ready).map_err(|_| io::Error::last_os_error())
 }
 
+/// Whether a read from `fd` would not wait now: bytes are there, or the end
+/// of the stream or an error (which the read then reports).
+#[cfg(unix)]
+pub fn readable_now(fd: std::os::fd::RawFd) -> bool {
+    let mut fds = [PollFd::new(fd, false)];
+    matches!(poll(&mut fds, 0), Ok(n) if n > 0) && fds[0].readable()
+}
+
+/// Gives the memory the allocator holds free back to the system (glibc's
+/// `malloc_trim(0)`): after a burst, the buffers it freed would otherwise stay
+/// resident, scattered between live allocations. Takes a few milliseconds for
+/// a few hundred MiB of heap; does nothing elsewhere.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn release_free_memory() {
+    extern "C" {
+        fn malloc_trim(pad: usize) -> std::ffi::c_int;
+    }
+    // SAFETY: malloc_trim takes the allocator's own locks and touches no
+    // memory that is still allocated.
+    unsafe {
+        malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn release_free_memory() {}
+
 pub use tty::{
     catch_signals, set_terminal_mode, stop_self, take_signals, terminal_mode, window_size, TermMode,
 };
