@@ -82,6 +82,8 @@ options:
   --rounds N           run N times against each server, alternating (default 1)
   --login-window N     logins unanswered at a time, at most (default 64; ngIRCd's listen
                        queue holds 10 connections: 8 keeps it from dropping any)
+  --window LINES       full-speed senders keep at most LINES per client unread
+                       (default 2048; 0: no limit, as fast as the server takes them)
   --max-backlog BYTES  with --spawn: the server's --max-backlog
   --no-persist         with --spawn: history in memory only (default: on disk, in a
                        temporary directory removed after the run)
@@ -225,6 +227,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Options>, CliError
             "--peer" => options.peers.push(peer(&args.value::<String>(&flag)?)?),
             "--rounds" => options.rounds = args.value(&flag)?,
             "--login-window" => options.login_window = args.value(&flag)?,
+            "--window" => options.window = args.value(&flag)?,
             "--rooms" => options.rooms = args.value(&flag)?,
             "--rooms-per-client" => options.rooms_per_client = args.value(&flag)?,
             other => return Err(CliError::unknown(other)),

@@ -109,6 +109,9 @@ pub struct Options {
     /// measure the queue rather than the server: ours holds 4,096 waiting
     /// connections, std's default is 128, ngIRCd's 10.
     pub login_window: u64,
+    /// Lines sent at full speed but not yet read, at most this many per
+    /// client (0: no limit); see [`crate::senders::blast`].
+    pub window: u64,
     /// Servers measured after ours in every round, and how many rounds.
     pub peers: Vec<Peer>,
     pub rounds: usize,
@@ -140,6 +143,7 @@ impl Options {
             rooms: 0,
             rooms_per_client: 0,
             login_window: 64,
+            window: 2048,
             peers: Vec::new(),
             rounds: 1,
             size: 64,
@@ -216,7 +220,7 @@ impl Options {
 
 impl Options {
     /// Whether this run is the workload as specified (only where the
-    /// server is and what it speaks, peers, rounds and the login window, the
+    /// server is and what it speaks, peers, rounds, the login and send windows, the
     /// time limit and the output format may differ): the one the performance
     /// targets are about.
     pub fn is_standard(&self) -> bool {
@@ -225,6 +229,7 @@ impl Options {
             target: standard.target.clone(),
             dialect: standard.dialect,
             login_window: standard.login_window,
+            window: standard.window,
             peers: Vec::new(),
             rounds: standard.rounds,
             timeout: standard.timeout,

@@ -95,16 +95,14 @@ type Writer = (TcpStream, Vec<(usize, Option<String>, u64)>);
 /// with the server it measures.
 const BLAST_THREADS: usize = 10;
 
-/// Lines sent but not yet read, at most this many per client, while sending
-/// at full speed. A server that never waits for a slow reader (ours drops one
+/// The full-speed senders' flow control: deliveries due (sent x recipients)
+/// against deliveries read so far, at most `--window` lines per client (2,048
+/// by default). A server that never waits for a slow reader (ours drops one
 /// a mebibyte behind, InspIRCd too) would drop our readers whenever the
 /// machine's other work kept them from the cores for a few hundred
 /// milliseconds; about 150 KB per client is far from that, and far more than
-/// the server needs to keep busy.
-const WINDOW_PER_CLIENT: u64 = 2048;
-
-/// The full-speed senders' flow control: deliveries due (sent x recipients)
-/// against deliveries read so far.
+/// the server needs to keep busy. Single-threaded servers (ngIRCd) measure
+/// slower with it than without: `--window 0` shows both.
 struct Window {
     due: AtomicU64,
     totals: Arc<Totals>,
@@ -139,7 +137,10 @@ pub fn blast(
     let window = Arc::new(Window {
         due: AtomicU64::new(0),
         totals: Arc::clone(totals),
-        limit: WINDOW_PER_CLIENT * plan.clients() as u64,
+        limit: match options.window {
+            0 => u64::MAX,
+            lines => lines.saturating_mul(plan.clients() as u64),
+        },
     });
     let (messages, size) = (options.messages, options.size);
     let mut shares: Vec<Vec<Writer>> = (0..BLAST_THREADS.min(writers.len()))
