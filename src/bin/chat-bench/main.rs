@@ -17,7 +17,7 @@
 //!
 //! `--irc` speaks IRC instead ([`irc`]), to measure other servers the same
 //! way, and `--peer` measures such servers in the same sitting as ours, round
-//! after round ([`compare`]).
+//! after round ([`compare`](mod@compare)).
 //!
 //! Payloads are `MSG <seq>:<micros since start>:<padding>`, so every receiver
 //! can check loss, duplicates and order, and latency is measured with one clock

@@ -97,7 +97,7 @@ impl<R: Read> LineReader<R> {
     /// Like [`LineReader::read_next`], and calls `before_wait` each time it
     /// is about to read from the stream, which may wait for the peer; except
     /// right after a read that filled the whole chunk while `more_ready` says
-    /// the next read would not wait (see [`MAX_SKIPPED_FLUSHES`]).
+    /// the next read would not wait (at most 15 times in a row, see `MAX_SKIPPED_FLUSHES`).
     pub fn read_next_or_wait(
         &mut self,
         before_wait: &mut dyn FnMut(),
