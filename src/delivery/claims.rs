@@ -38,6 +38,8 @@ pub struct Claims {
     later: RefCell<Vec<Arc<Outbox>>>,
     helpers: Option<Arc<Helpers>>,
     delivered: Cell<u64>,
+    /// Bytes appended through these claims since the last flush.
+    queued: Cell<usize>,
 }
 
 impl Claims {
@@ -48,6 +50,7 @@ impl Claims {
             later: RefCell::default(),
             helpers: Some(helpers),
             delivered: Cell::new(0),
+            queued: Cell::new(0),
         }
     }
 
@@ -62,9 +65,7 @@ impl Claims {
     pub fn push(&self, outbox: &Arc<Outbox>, lines: &[u8]) -> Result<(), Overflow> {
         let (claim, pushed) = outbox.push(lines);
         self.add(claim);
-        if pushed.is_ok() {
-            self.delivered.set(self.delivered.get() + 1);
-        }
+        self.count(lines, &pushed);
         pushed
     }
 
@@ -75,10 +76,21 @@ impl Claims {
         if let Later(Some(outbox)) = later {
             self.later.borrow_mut().push(outbox);
         }
+        self.count(lines, &pushed);
+        pushed
+    }
+
+    fn count(&self, lines: &[u8], pushed: &Result<(), Overflow>) {
         if pushed.is_ok() {
             self.delivered.set(self.delivered.get() + 1);
+            self.queued.set(self.queued.get() + lines.len());
         }
-        pushed
+    }
+
+    /// Bytes appended through these claims since the last flush (all
+    /// recipients together), for the session's flush point.
+    pub fn queued(&self) -> usize {
+        self.queued.get()
     }
 
     /// Appends `lines` to every outbox of `recipients` (a lobby, a room),
@@ -124,6 +136,7 @@ impl Claims {
     /// deferred ones to the sweeper (or, with none, writes them out too).
     pub fn flush(&self) {
         let delivered = self.delivered.replace(0);
+        self.queued.set(0);
         if delivered > 0 {
             METRICS.deliveries.add(delivered);
         }
@@ -185,6 +198,22 @@ mod tests {
             peer.read_exact(&mut got).unwrap();
             assert_eq!(&got, b"MSG a one\nMSG a two\n");
         }
+    }
+
+    #[test]
+    fn what_was_queued_since_the_last_flush_is_counted_for_the_flush_point() {
+        let threads = ThreadBudget::new(0);
+        let clients = outboxes(3, &threads);
+        let claims = Claims::default();
+        for (outbox, _) in &clients {
+            claims.push(outbox, b"MSG a hello\n").unwrap();
+        }
+        claims
+            .push_later(&clients[0].0, b"INFO b connected\n")
+            .unwrap();
+        assert_eq!(claims.queued(), 3 * 12 + 17);
+        claims.flush();
+        assert_eq!(claims.queued(), 0);
     }
 
     #[test]

@@ -133,12 +133,26 @@ pub enum Event<'a> {
     Answered(Vec<u8>),
 }
 
+/// A session reading a burst defers its flush point only while it has queued
+/// less than this for its recipients (all of them together): a burst to a
+/// hundred clients goes out in a few `send`s to each, while one to ten
+/// thousand (a megabyte per few lines) is flushed as before, so backlogs do
+/// not grow by the burst times the audience.
+pub const DEFER_BELOW: usize = 1 << 20;
+
 /// Where a session reads from: a front's reader over the client's socket,
 /// which applies the idle deadline.
 pub trait Inbound {
     /// The next event. `before_wait` runs each time the reader is about to
     /// wait for the client (read from its socket): the session's flush point.
-    fn next_event(&mut self, before_wait: &mut dyn FnMut()) -> io::Result<Event<'_>>;
+    /// A reader that knows more of a burst is ready may read it first, without
+    /// the flush, while `may_defer` says so: the session has not queued much
+    /// for others yet (see [`DEFER_BELOW`]).
+    fn next_event(
+        &mut self,
+        before_wait: &mut dyn FnMut(),
+        may_defer: &dyn Fn() -> bool,
+    ) -> io::Result<Event<'_>>;
     /// The client showed activity: it has another full idle timeout.
     fn reset_idle(&mut self);
     /// Sets (or lifts) a deadline that activity does not move (see
@@ -206,7 +220,8 @@ impl<'a> Session<'a> {
     fn run(&mut self, input: &mut impl Inbound) -> Departure {
         input.cap_deadline(self.login_deadline);
         loop {
-            let event = input.next_event(&mut || self.claims.flush());
+            let claims = &self.claims;
+            let event = input.next_event(&mut || claims.flush(), &|| claims.queued() < DEFER_BELOW);
             // Dropped meanwhile (too slow, or its socket failed): the user has
             // left, so nothing its client still sends is handled, neither
             // lines read already nor bytes still queued in the socket (a shut

@@ -157,7 +157,11 @@ impl Connection {
 }
 
 impl Inbound for Connection {
-    fn next_event(&mut self, before_wait: &mut dyn FnMut()) -> io::Result<Event<'_>> {
+    fn next_event(
+        &mut self,
+        before_wait: &mut dyn FnMut(),
+        _may_defer: &dyn Fn() -> bool,
+    ) -> io::Result<Event<'_>> {
         loop {
             self.client.settle();
             if self.client.has_step() {

@@ -48,10 +48,14 @@ pub fn refuse(stream: &TcpStream, reason: &str) {
 }
 
 impl Inbound for LineReader<IdleDeadline> {
-    fn next_event(&mut self, before_wait: &mut dyn FnMut()) -> io::Result<Event<'_>> {
+    fn next_event(
+        &mut self,
+        before_wait: &mut dyn FnMut(),
+        may_defer: &dyn Fn() -> bool,
+    ) -> io::Result<Event<'_>> {
         let fd = self.get_mut().as_raw_fd();
         Ok(
-            match self.read_next_or_wait(before_wait, &|| sys::readable_now(fd))? {
+            match self.read_next_or_wait(before_wait, &|| may_defer() && sys::readable_now(fd))? {
                 Next::Line(line) => Event::Line(line),
                 Next::TooLong => Event::TooLong,
                 // Telnet's option negotiation is not a line and does not count.

@@ -86,7 +86,11 @@ pub fn refuse(stream: &TcpStream, reason: &str) {
 }
 
 impl Inbound for MessageReader<IdleDeadline> {
-    fn next_event(&mut self, before_wait: &mut dyn FnMut()) -> io::Result<Event<'_>> {
+    fn next_event(
+        &mut self,
+        before_wait: &mut dyn FnMut(),
+        _may_defer: &dyn Fn() -> bool,
+    ) -> io::Result<Event<'_>> {
         Ok(match self.read_next_or_wait(before_wait)? {
             websocket::Event::Text(text) => Event::Line(text.as_bytes()),
             // A browser's ping or pong shows it is there, like a line does.
