@@ -14,6 +14,11 @@ use super::PATIENCE;
 /// The server name the IRC tests run with.
 pub const SERVER: &str = "irc.test";
 
+/// `:irc.test <rest>`: a line from the server.
+pub fn from_server(rest: &str) -> String {
+    format!(":{SERVER} {rest}")
+}
+
 /// The test configuration with the IRC listener on.
 pub fn config() -> Config {
     Config {
